@@ -1,0 +1,42 @@
+"""Make mmengine 0.10.7 checkpoints load under torch >= 2.6 without turning off safe loading.
+
+torch 2.6 switched ``torch.load`` to ``weights_only=True``. mmengine 0.10.7 calls ``torch.load`` without
+the argument, and its checkpoints hold a few non-tensor objects (the MessageHub's ``HistoryBuffer`` with
+numpy arrays, numpy scalars in runtime info). Rather than ``weights_only=False`` (which would execute any
+pickled code in a downloaded file) we allow-list exactly those types, so ``--resume`` and ``load_from``
+work and an untrusted file still cannot run code.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _numpy_globals() -> list:
+    """numpy reconstructors and dtypes that appear when arrays/scalars are pickled."""
+    items: list = [np.ndarray, np.dtype]
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    items += [_reconstruct, scalar]
+    # dtype classes (np.dtypes.Float64DType, ...) are pickled by class in numpy >= 1.25
+    dtypes_mod = getattr(np, 'dtypes', None)
+    if dtypes_mod is not None:
+        items += [getattr(dtypes_mod, name) for name in dir(dtypes_mod) if name.endswith('DType')]
+    return items
+
+
+def mmengine_safe_globals() -> list:
+    """Every non-tensor type an mmengine Runner checkpoint contains."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.config.config import ConfigDict
+    return [HistoryBuffer, ConfigDict] + _numpy_globals()
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Register mmengine's checkpoint types with torch's weights-only unpickler (idempotent)."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4: weights_only is not the default, nothing to do
+        return
+    add(mmengine_safe_globals())
