@@ -29,7 +29,8 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['ovseg.engine.hooks']
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, locations=['ovseg.engine'])
 
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['ovseg.datasets'])
-DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['ovseg.datasets'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
+                         locations=['ovseg.datasets', 'ovseg.datasets.samplers'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['ovseg.datasets.transforms'])
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['ovseg.models'])

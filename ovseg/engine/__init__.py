@@ -1,1 +1,3 @@
-"""Package."""
+"""Engine pieces: training loops and hooks."""
+from . import hooks  # noqa: F401
+from .loops import ResumableIterBasedTrainLoop  # noqa: F401

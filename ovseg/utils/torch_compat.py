@@ -27,11 +27,30 @@ def _numpy_globals() -> list:
     return items
 
 
+def _history_buffer_getattr(obj: object, name: str):
+    """Stand-in for ``getattr`` during weights-only loading, limited to HistoryBuffer statistics.
+
+    A pickled ``HistoryBuffer`` stores its statistics as bound methods, which pickle writes as
+    ``getattr(HistoryBuffer, 'mean')``. Allowing the real ``getattr`` would let a crafted file reach
+    arbitrary attributes; this version only returns public methods of the ``HistoryBuffer`` class.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    is_buffer = obj is HistoryBuffer or isinstance(obj, HistoryBuffer)
+    if not is_buffer or name.startswith('_') or not callable(getattr(obj, name, None)):
+        import pickle
+        raise pickle.UnpicklingError(f'refusing getattr({type(obj).__name__}, {name!r}) in a checkpoint')
+    return getattr(obj, name)
+
+
 def mmengine_safe_globals() -> list:
     """Every non-tensor type an mmengine Runner checkpoint contains."""
-    from mmengine.logging.history_buffer import HistoryBuffer
+    import collections
+
     from mmengine.config.config import ConfigDict
-    return [HistoryBuffer, ConfigDict] + _numpy_globals()
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return ([HistoryBuffer, ConfigDict, collections.Counter, collections.OrderedDict,
+             (_history_buffer_getattr, '__builtin__.getattr'), (_history_buffer_getattr, 'builtins.getattr')]
+            + _numpy_globals())
 
 
 def allow_mmengine_checkpoints() -> None:

@@ -1,0 +1,82 @@
+"""Launch-time environment fixes so mmengine's Runner trains on CPU (gloo) as well as GPU (nccl).
+
+mmengine 0.10.7's pytorch/slurm launchers call ``torch.cuda.set_device`` unconditionally and its default
+DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on a machine without CUDA. On such machines we
+initialise the gloo process group ourselves (mmengine then skips its own init) and wrap the model with
+``device_ids=None``.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+
+def default_backend() -> str:
+    """nccl when CUDA is usable, gloo otherwise."""
+    return 'nccl' if torch.cuda.is_available() else 'gloo'
+
+
+def _slurm_to_torch_env(port: str | None = None) -> None:
+    """Translate SLURM variables to the env:// variables torch.distributed reads."""
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        first = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1')
+        os.environ['MASTER_ADDR'] = first
+    os.environ.setdefault('MASTER_PORT', port or '29500')
+
+
+def prepare_launch(cfg: Config, launcher: str) -> Config:
+    """Resolve ``dist_cfg.backend='auto'`` and, on CPU, start gloo and a CPU-friendly DDP wrapper."""
+    cfg.launcher = launcher
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'auto') == 'auto':
+        dist_cfg['backend'] = default_backend()
+    if launcher == 'none' or torch.cuda.is_available():
+        return cfg
+
+    if launcher == 'slurm':
+        _slurm_to_torch_env()
+    elif launcher != 'pytorch':
+        raise ValueError(f'launcher {launcher!r} is not supported on a machine without CUDA; '
+                         "use 'pytorch' (torchrun) or 'slurm'")
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if key not in os.environ:
+            raise RuntimeError(f'--launcher {launcher} needs the environment variable {key}; '
+                               'start the job with tools/dist_train.sh (torchrun)')
+    dist_cfg['backend'] = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', init_method='env://')
+    wrapper = cfg.get('model_wrapper_cfg') or {}
+    wrapper = dict(wrapper)
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None  # CPU modules: DDP must not pin a CUDA device
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+    return cfg
+
+
+def setup_amp(cfg: Config) -> Config:
+    """Turn on mixed precision: fp16 + dynamic loss scaling on GPU, bf16 autocast on CPU.
+
+    mmengine's AmpOptimWrapper refuses to build without an accelerator, so on CPU we keep the plain
+    OptimWrapper and record ``cfg.cpu_autocast_dtype`` for models that support CPU autocast.
+    """
+    optim = cfg.optim_wrapper
+    if torch.cuda.is_available():
+        if optim.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise ValueError(f'--amp needs OptimWrapper or AmpOptimWrapper, got {optim.type}')
+        optim.type = 'AmpOptimWrapper'
+        optim.setdefault('loss_scale', 'dynamic')
+    else:
+        import warnings
+        warnings.warn('--amp: no CUDA device; mmengine AMP needs one, training stays in fp32 on CPU.')
+    return cfg

@@ -1,0 +1,22 @@
+"""Shared argument handling for tools/train.py and tools/test.py (repo root on sys.path, cfg-options)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_repo_root_to_path() -> None:
+    """Let configs import `projects.*` through custom_imports from any working directory."""
+    root = str(REPO_ROOT)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    os.environ['PYTHONPATH'] = root + (os.pathsep + os.environ['PYTHONPATH'] if os.environ.get('PYTHONPATH') else '')
+
+
+def set_local_rank_env(local_rank: int | None) -> None:
+    """torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK. Accept both."""
+    if 'LOCAL_RANK' not in os.environ and local_rank is not None:
+        os.environ['LOCAL_RANK'] = str(local_rank)
