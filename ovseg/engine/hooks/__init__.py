@@ -1,2 +1,3 @@
 """Hooks registered into ovseg.registry.HOOKS."""
 from .seg_visualization_hook import SegVisualizationHook  # noqa: F401
+from .vocabulary_hook import VocabularyHook  # noqa: F401
