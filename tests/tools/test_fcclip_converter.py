@@ -88,8 +88,8 @@ def test_every_official_key_maps(keys_file, model, n_total, counts):
 def test_released_file_without_text_tower_reports_expected_missing():
     sd = _official('fcclip_convnext_large_keys.txt')
     text = ('backbone.clip_model.token_embedding', 'backbone.clip_model.positional_embedding',
-            'backbone.clip_model.transformer.', 'backbone.clip_model.ln_final', 'backbone.clip_model.text_projection',
-            'backbone.clip_model.logit_scale')
+            'backbone.clip_model.transformer.', 'backbone.clip_model.ln_final',
+            'backbone.clip_model.text_projection', 'backbone.clip_model.logit_scale')
     sd = {k: v for k, v in sd.items() if not k.startswith(text)}
     _, report = convert_fcclip_state_dict(sd, model='convnext_large', strict=True)
     assert len(report['expected_missing']) == 6

@@ -71,9 +71,10 @@ TINY_CLIP_CONFIGS: Dict[str, Dict[str, Any]] = {
 def register_open_clip_model_config(name: str, model_cfg: Dict[str, Any], overwrite: bool = False) -> str:
     """Add ``model_cfg`` to open_clip's architecture table under ``name`` (its custom-config mechanism).
 
-    open_clip's ``add_model_config`` only accepts json files; writing into ``open_clip.factory._MODEL_CONFIGS``
-    is what it does after reading one, and a later rescan keeps the entry. Registering the same config twice
-    is a no-op; a *different* config under an existing name raises unless ``overwrite``.
+    open_clip's ``add_model_config`` only accepts json files; writing into
+    ``open_clip.factory._MODEL_CONFIGS`` is what it does after reading one, and a later rescan keeps the
+    entry. Registering the same config twice is a no-op; a *different* config under an existing name
+    raises unless ``overwrite``.
     """
     missing = [k for k in ('embed_dim', 'vision_cfg', 'text_cfg') if k not in model_cfg]
     if missing:
@@ -94,13 +95,15 @@ def _cfg_hash(cfg: Dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def resolve_local_pretrained(model_name: str, tag: str,
-                             cache_dir: Optional[str] = None) -> Tuple[Optional[str], Dict[str, Any], List[str]]:
+def resolve_local_pretrained(
+        model_name: str, tag: str,
+        cache_dir: Optional[str] = None) -> Tuple[Optional[str], Dict[str, Any], List[str]]:
     """Find the file of an open_clip pretrained ``tag`` in the local caches, without any network access.
 
     Looks where open_clip's own download would have put it: the Hugging Face hub cache (``cache_dir`` or
     ``HF_HUB_CACHE``/``HF_HOME``) for ``hf_hub`` entries (safetensors first, as open_clip does) and
-    ``cache_dir`` or ``~/.cache/clip`` for URL entries. Returns ``(path or None, tag config, places searched)``.
+    ``cache_dir`` or ``~/.cache/clip`` for URL entries.
+    Returns ``(path or None, tag config, places searched)``.
     """
     from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
     from open_clip.pretrained import get_pretrained_cfg
@@ -213,6 +216,8 @@ class CLIPBackbone(BaseModule):
         allow_random_init: keep random weights (with a loud warning) when no weights are available.
         allow_download: let open_clip download the tag when it is not cached (needs network).
         precision: open_clip precision string (``fp32`` default).
+        text_classifier_cfg: config of the :class:`~ovseg.models.heads.TextClassifierBuilder` used by
+            :meth:`get_text_classifier` (e.g. ``dict(type='TextClassifierBuilder', cache_dir=...)``).
 
     The submodule is named ``clip_model`` so that state-dict keys are ``backbone.clip_model.*`` exactly
     as in the released FC-CLIP checkpoints.
@@ -226,6 +231,7 @@ class CLIPBackbone(BaseModule):
                  allow_random_init: bool = False,
                  allow_download: bool = False,
                  precision: str = 'fp32',
+                 text_classifier_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         arch_name = model_name
@@ -243,9 +249,11 @@ class CLIPBackbone(BaseModule):
         self.pretrained = pretrained or None
         self.cache_dir = cache_dir
         self.weights_loaded = False
+        self._text_classifier_cfg = dict(text_classifier_cfg or dict(type='TextClassifierBuilder'))
+        self._default_text_builder: Optional[Any] = None
 
-        create_kwargs: Dict[str, Any] = dict(precision=precision, pretrained_image=False, pretrained_text=False,
-                                             cache_dir=cache_dir)
+        create_kwargs: Dict[str, Any] = dict(precision=precision, pretrained_image=False,
+                                             pretrained_text=False, cache_dir=cache_dir)
         ckpt, how = self._resolve_weights(arch_name, self.pretrained, cache_dir, allow_download)
         if ckpt is None and how == 'download':
             clip_model = open_clip.create_model(arch_name, pretrained=self.pretrained, **create_kwargs)
@@ -260,7 +268,8 @@ class CLIPBackbone(BaseModule):
             if not allow_random_init:
                 raise FileNotFoundError(how)
             msg = (f'CLIPBackbone({model_name!r}): NO CLIP WEIGHTS LOADED, using RANDOM initialization '
-                   f'({how}). Open-vocabulary results will be meaningless; this is only for tests / toy runs.')
+                   f'({how}). Open-vocabulary results will be meaningless; '
+                   'this is only for tests / toy runs.')
             warnings.warn(msg, UserWarning, stacklevel=2)
             print_log(msg, logger='current', level=logging.WARNING)
             clip_model = open_clip.create_model(arch_name, pretrained=None, **create_kwargs)
@@ -275,16 +284,18 @@ class CLIPBackbone(BaseModule):
             stem_ch = trunk.stem[0].out_channels if isinstance(trunk.stem, nn.Sequential) else chs[0]
             self.output_channels = {'stem': stem_ch, 'res2': chs[0], 'res3': chs[1], 'res4': chs[2],
                                     'res5': chs[3], 'clip_vis_dense': trunk.num_features}
-            self.output_strides = {'stem': 4, 'res2': 4, 'res3': 8, 'res4': 16, 'res5': 32, 'clip_vis_dense': 32}
+            self.output_strides = {'stem': 4, 'res2': 4, 'res3': 8, 'res4': 16, 'res5': 32,
+                                   'clip_vis_dense': 32}
         elif hasattr(visual, 'attnpool') and hasattr(visual, 'layer4'):
             self.model_type = 'resnet'
             width = visual.conv3.out_channels
             self.output_channels = {'stem': width, 'res2': width * 4, 'res3': width * 8, 'res4': width * 16,
                                     'res5': width * 32, 'clip_vis_dense': width * 32}
-            self.output_strides = {'stem': 2, 'res2': 4, 'res3': 8, 'res4': 16, 'res5': 32, 'clip_vis_dense': 32}
+            self.output_strides = {'stem': 2, 'res2': 4, 'res3': 8, 'res4': 16, 'res5': 32,
+                                   'clip_vis_dense': 32}
         else:
-            raise NotImplementedError(f'CLIPBackbone supports ConvNeXt (timm) and ModifiedResNet visual towers, '
-                                      f'got {type(visual).__name__} for {model_name!r}')
+            raise NotImplementedError('CLIPBackbone supports ConvNeXt (timm) and ModifiedResNet visual '
+                                      f'towers, got {type(visual).__name__} for {model_name!r}')
 
         # identity used by text-classifier caches: stable (disk-cacheable) only for real weights
         if self.weights_loaded:
@@ -311,18 +322,20 @@ class CLIPBackbone(BaseModule):
         if path is not None:
             return path, tag_cfg
         if not tag_cfg:
-            return None, (f'CLIP weights {pretrained!r} for {arch_name!r}: not a local file and not an open_clip '
-                          f'tag (known tags: {open_clip.list_pretrained_tags_by_model(arch_name)}). Give a path to '
+            known = open_clip.list_pretrained_tags_by_model(arch_name)
+            return None, (f'CLIP weights {pretrained!r} for {arch_name!r}: not a local file and not an '
+                          f'open_clip tag (known tags: {known}). Give a path to '
                           'an open_clip checkpoint, a tag, or allow_random_init=True for tests.')
         if allow_download:
             return None, 'download'
         return None, (
             f'CLIP weights for {arch_name!r} tag {pretrained!r} are not in the local cache (looked in: '
             f'{"; ".join(searched)}). Fetch them once on a machine with internet, e.g. '
-            f'`python -c "import open_clip; open_clip.create_model(\'{arch_name}\', pretrained=\'{pretrained}\''
+            f'`python -c "import open_clip; open_clip.create_model('
+            f'\'{arch_name}\', pretrained=\'{pretrained}\''
             f'{", cache_dir=" + repr(cache_dir) if cache_dir else ""})"` (or set HF_HOME / cache_dir to a '
-            'directory holding them), pass pretrained=<local .bin/.safetensors path>, set allow_download=True, '
-            'or allow_random_init=True for tests.')
+            'directory holding them), pass pretrained=<local .bin/.safetensors path>, '
+            'set allow_download=True, or allow_random_init=True for tests.')
 
     def _freeze(self) -> None:
         for p in self.clip_model.parameters():
@@ -447,9 +460,9 @@ class CLIPBackbone(BaseModule):
                             builder: Optional[Any] = None) -> Tuple[Tensor, List[int]]:
         """Normalized per-synonym text classifier ``S×D`` and synonyms per class (cached per vocabulary)."""
         if builder is None:
-            if getattr(self, '_default_text_builder', None) is None:
-                from ovseg.models.heads.text_classifier import TextClassifierBuilder
-                object.__setattr__(self, '_default_text_builder', TextClassifierBuilder())
+            if self._default_text_builder is None:
+                import ovseg.models.heads  # noqa: F401  (registers TextClassifierBuilder)
+                self._default_text_builder = MODELS.build(self._text_classifier_cfg)
             builder = self._default_text_builder
         return builder(self, vocabulary)
 

@@ -37,7 +37,8 @@ def mask_pooling(features: Tensor, mask_logits: Tensor) -> Tensor:
     flow into the features only (FC-CLIP / ODISE ``MaskPooling``); an empty mask yields a zero vector.
     """
     if features.shape[-2:] != mask_logits.shape[-2:]:
-        mask_logits = F.interpolate(mask_logits, size=features.shape[-2:], mode='bilinear', align_corners=False)
+        mask_logits = F.interpolate(mask_logits, size=features.shape[-2:], mode='bilinear',
+                                    align_corners=False)
     with torch.no_grad():
         mask = (mask_logits.detach() > 0).to(features.dtype)
         denorm = mask.sum(dim=(-1, -2), keepdim=True) + MASK_POOL_EPS
@@ -200,7 +201,8 @@ def geometric_ensemble(in_logits: Tensor, out_logits: Tensor, seen_mask: Tensor,
         B×Q×(C+1) log-probabilities (void last).
     """
     if in_logits.shape != out_logits.shape:
-        raise ValueError(f'in/out logits shapes differ: {tuple(in_logits.shape)} vs {tuple(out_logits.shape)}')
+        raise ValueError(f'in/out logits shapes differ: {tuple(in_logits.shape)} vs '
+                         f'{tuple(out_logits.shape)}')
     num_classes = in_logits.shape[-1] - 1
     seen = seen_mask.to(device=in_logits.device).bool().reshape(-1)
     if seen.numel() != num_classes:

@@ -37,7 +37,8 @@ __all__ = ['PREFIX_RULES', 'DROPPED_KEYS', 'MODEL_EMBED_DIMS', 'safe_load_checkp
 #: (official prefix or exact key, ovseg prefix, group name, exact?) — first match wins, so the in-vocab head
 #: rules precede the generic predictor rule.
 PREFIX_RULES: Tuple[Tuple[str, str, str, bool], ...] = (
-    ('sem_seg_head.predictor.class_embed.', 'transformer_decoder.class_head.class_embed.', 'class_head', False),
+    ('sem_seg_head.predictor.class_embed.', 'transformer_decoder.class_head.class_embed.', 'class_head',
+     False),
     ('sem_seg_head.predictor._mask_pooling_proj.', 'transformer_decoder.class_head._mask_pooling_proj.',
      'class_head', False),
     ('sem_seg_head.predictor.logit_scale', 'transformer_decoder.class_head.logit_scale', 'class_head', True),
@@ -72,8 +73,8 @@ _KNOWN_INNER = {
 #: open_clip text-tower names (+ CLIP logit_scale): absent from the released files, built by open_clip.
 CLIP_TEXT_TOWER_PREFIXES: Tuple[str, ...] = (
     'backbone.clip_model.token_embedding.', 'backbone.clip_model.positional_embedding',
-    'backbone.clip_model.transformer.', 'backbone.clip_model.ln_final.', 'backbone.clip_model.text_projection',
-    'backbone.clip_model.logit_scale',
+    'backbone.clip_model.transformer.', 'backbone.clip_model.ln_final.',
+    'backbone.clip_model.text_projection', 'backbone.clip_model.logit_scale',
 )
 
 #: CLIP embedding dimension of each released FC-CLIP model (``void_embedding`` / ``class_embed`` width).
@@ -106,7 +107,8 @@ def safe_load_checkpoint(path: str) -> Dict[str, Any]:
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpointError(
             f'Refusing to load {path}: it contains pickled objects beyond tensors/numpy arrays, and loading '
-            f'them could execute arbitrary code (torch weights_only check: {str(exc).splitlines()[0]}). If you '
+            'them could execute arbitrary code (torch weights_only check: '
+            f'{str(exc).splitlines()[0]}). If you '
             'trust the file, re-save only its tensors (e.g. `{k: v for k, v in ckpt["model"].items()}` into '
             'a .safetensors) in an isolated environment, then convert that.') from exc
 
@@ -151,8 +153,9 @@ class ConversionReport(dict):
             if self[name]:
                 lines.append(f'{name} ({len(self[name])}): {self[name][:20]}')
         if self['expected_missing']:
-            lines.append(f"expected missing, loaded from open_clip ({len(self['expected_missing'])}): "
-                         f"{self['expected_missing'][:8]}{' ...' if len(self['expected_missing']) > 8 else ''}")
+            missing = self['expected_missing']
+            lines.append(f'expected missing, loaded from open_clip ({len(missing)}): '
+                         f"{missing[:8]}{' ...' if len(missing) > 8 else ''}")
         return '\n'.join(lines)
 
 
@@ -204,7 +207,8 @@ def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: Optional[
         void = new_sd.get('void_embedding.weight')
         if void is not None and tuple(void.shape) != (1, dim):
             shape_errors.append(f'void_embedding.weight {tuple(void.shape)} != (1, {dim}) for {model}')
-        last = [k for k in new_sd if re.match(r'transformer_decoder\.class_head\.class_embed\.layers\.\d+\.weight$', k)]
+        pattern = re.compile(r'transformer_decoder\.class_head\.class_embed\.layers\.\d+\.weight$')
+        last = [k for k in new_sd if pattern.match(k)]
         if last:
             w = new_sd[sorted(last, key=lambda k: int(k.split('.')[-2]))[-1]]
             if w.shape[0] != dim:

@@ -15,8 +15,8 @@ from ovseg.registry import MODELS
 def _build(name, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return MODELS.build(dict(type='CLIPBackbone', model_name=name, pretrained=None, allow_random_init=True,
-                                 **kw))
+        return MODELS.build(dict(type='CLIPBackbone', model_name=name, pretrained=None,
+                                 allow_random_init=True, **kw))
 
 
 @pytest.fixture(scope='module')
@@ -168,7 +168,7 @@ def test_resnet_mask_attention_pool_restricts_to_mask(tiny_resnet):
     emb = tiny_resnet.mask_attention_pool(dense, masks)
     assert emb.shape == (1, 3, 64) and torch.isfinite(emb).all()
     assert torch.allclose(emb[0, 2], emb[0, 1], atol=1e-5)
-    # changing features outside mask 0 does not change its embedding ... except through the query (global mean)
+    # features outside mask 0 only matter through the query (global mean): keep the mean, change content
     attn = tiny_resnet.clip_model.visual.attnpool
     dense2 = dense.clone()
     dense2[..., 2:, 2:] += 3.0
@@ -223,3 +223,46 @@ def _assert_matches_official(bb, keys_file):
     ours = {k: tuple(v.shape) for k, v in bb.state_dict().items()}
     assert set(ref) == set(ours), (sorted(set(ref) - set(ours))[:5], sorted(set(ours) - set(ref))[:5])
     assert {k: ours[k] for k in ref} == ref
+
+
+def _fake_hf_cache(cache_dir, repo_id, filename, payload_path):
+    """Lay out a Hugging Face hub cache entry (what hf_hub_download leaves behind) without any network."""
+    repo_dir = cache_dir / ('models--' + repo_id.replace('/', '--'))
+    snap = repo_dir / 'snapshots' / ('0' * 40)
+    snap.mkdir(parents=True)
+    (repo_dir / 'refs').mkdir()
+    (repo_dir / 'refs' / 'main').write_text('0' * 40)
+    os.replace(payload_path, snap / filename)
+    return snap / filename
+
+
+def test_tag_resolved_from_local_hf_cache_offline(tmp_path, monkeypatch, tiny_convnext):
+    from open_clip import pretrained as oc_pretrained
+    from safetensors.torch import save_file
+
+    from ovseg.models.backbones import resolve_local_pretrained
+    monkeypatch.setitem(oc_pretrained._PRETRAINED, 'ovseg-tiny-convnext',
+                        {'unit_test_tag': dict(hf_hub='ovseg-test/tiny-convnext/', quick_gelu=False)})
+    cache = tmp_path / 'hf'
+    path, cfg, searched = resolve_local_pretrained('ovseg-tiny-convnext', 'unit_test_tag', str(cache))
+    assert path is None and cfg and searched
+    with pytest.raises(FileNotFoundError, match='unit_test_tag'):
+        CLIPBackbone('ovseg-tiny-convnext', pretrained='unit_test_tag', cache_dir=str(cache))
+    tmp_file = tmp_path / 'w.safetensors'
+    save_file({k: v.contiguous() for k, v in tiny_convnext.clip_model.state_dict().items()}, str(tmp_file))
+    target = _fake_hf_cache(cache, 'ovseg-test/tiny-convnext', 'open_clip_model.safetensors', tmp_file)
+    path, _, _ = resolve_local_pretrained('ovseg-tiny-convnext', 'unit_test_tag', str(cache))
+    assert path == str(target)
+    bb = CLIPBackbone('ovseg-tiny-convnext', pretrained='unit_test_tag', cache_dir=str(cache))
+    assert bb.weights_loaded and bb.identity_is_stable
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.allclose(bb(x)['clip_vis_dense'], tiny_convnext(x)['clip_vis_dense'], atol=1e-6)
+
+
+def test_openai_url_cache_location(tmp_path):
+    from ovseg.models.backbones import resolve_local_pretrained
+    path, cfg, searched = resolve_local_pretrained('RN50', 'openai', str(tmp_path))
+    assert path is None and cfg.get('quick_gelu') is True
+    (tmp_path / 'RN50.pt').write_bytes(b'x')
+    path, _, _ = resolve_local_pretrained('RN50', 'openai', str(tmp_path))
+    assert path == str(tmp_path / 'RN50.pt')

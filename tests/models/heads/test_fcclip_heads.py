@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ovseg.models.heads import (GeometricEnsemble, InVocabClassifier, OutOfVocabClassifier, append_void_classifier,
-                                category_overlap_mask, geometric_ensemble, get_classification_logits,
-                                mask_pooling)
+from ovseg.models.heads import (GeometricEnsemble, InVocabClassifier, OutOfVocabClassifier,
+                                append_void_classifier, category_overlap_mask, geometric_ensemble,
+                                get_classification_logits, mask_pooling)
 from ovseg.registry import MODELS
 
 
@@ -95,7 +95,8 @@ def test_geometric_ensemble_matches_numpy(use_valid):
     valid = np.array([[1, 0, 1], [1, 1, 0]], dtype=np.float64) if use_valid else None
     got = geometric_ensemble(torch.tensor(in_l), torch.tensor(out_l), torch.tensor(seen), 0.4, 0.8,
                              torch.tensor(valid).bool() if use_valid else None)
-    np.testing.assert_allclose(got.numpy(), _np_ensemble(in_l, out_l, seen, 0.4, 0.8, valid), rtol=1e-6, atol=1e-8)
+    expected = _np_ensemble(in_l, out_l, seen, 0.4, 0.8, valid)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-8)
     probs = got.exp().sum(-1).numpy()
     np.testing.assert_allclose(probs, 1 + 5e-8, atol=1e-6)  # distribution incl. void (+1e-8 each)
     # void column is exactly log(p_void(in) + 1e-8)
@@ -118,7 +119,8 @@ def test_geometric_ensemble_seen_uses_alpha_unseen_beta():
     all_unseen = geometric_ensemble(in_l, out_l, torch.tensor([False, False]), alpha=0.0, beta=1.0)
     p_void = in_l.softmax(-1)[..., -1:]
     assert torch.allclose(all_seen.exp()[..., :2], in_l[..., :2].softmax(-1) * (1 - p_void) + 1e-8, atol=1e-6)
-    assert torch.allclose(all_unseen.exp()[..., :2], out_l[..., :2].softmax(-1) * (1 - p_void) + 1e-8, atol=1e-6)
+    expected_unseen = out_l[..., :2].softmax(-1) * (1 - p_void) + 1e-8
+    assert torch.allclose(all_unseen.exp()[..., :2], expected_unseen, atol=1e-6)
 
 
 def test_category_overlap_mask():

@@ -31,11 +31,12 @@ class FakeEncoder:
 
 def test_vild_templates_exact():
     assert VILD_PROMPT == (
-        'a photo of a {}.', 'This is a photo of a {}', 'There is a {} in the scene', 'There is the {} in the scene',
-        'a photo of a {} in the scene', 'a photo of a small {}.', 'a photo of a medium {}.',
-        'a photo of a large {}.', 'This is a photo of a small {}.', 'This is a photo of a medium {}.',
-        'This is a photo of a large {}.', 'There is a small {} in the scene.',
-        'There is a medium {} in the scene.', 'There is a large {} in the scene.')
+        'a photo of a {}.', 'This is a photo of a {}', 'There is a {} in the scene',
+        'There is the {} in the scene', 'a photo of a {} in the scene', 'a photo of a small {}.',
+        'a photo of a medium {}.', 'a photo of a large {}.', 'This is a photo of a small {}.',
+        'This is a photo of a medium {}.', 'This is a photo of a large {}.',
+        'There is a small {} in the scene.', 'There is a medium {} in the scene.',
+        'There is a large {} in the scene.')
     assert len(VILD_PROMPT) == 14
 
 
@@ -133,8 +134,10 @@ def test_registry_build_and_real_tiny_clip():
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         bb = MODELS.build(dict(type='CLIPBackbone', model_name='ovseg-tiny-convnext', pretrained=None,
-                               allow_random_init=True))
+                               allow_random_init=True,
+                               text_classifier_cfg=dict(type='TextClassifierBuilder', chunk_size=10)))
     cls, nums = bb.get_text_classifier([['cat', 'kitty'], ['dog']])
+    assert bb._default_text_builder.chunk_size == 10 and bb._default_text_builder.num_encode_calls == 5
     assert cls.shape == (3, 64) and nums == [2, 1]
     assert torch.allclose(cls.norm(dim=-1), torch.ones(3), atol=1e-5)
     direct = F.normalize(bb.encode_text([t.format('dog') for t in VILD_PROMPT]), dim=-1).mean(0)
