@@ -1,0 +1,81 @@
+"""``PackSegInputs``: the last pipeline step, turning the results dict into ``inputs`` + ``SegDataSample``."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import InstanceData, PixelData
+
+from ovseg.registry import TRANSFORMS
+from ovseg.structures.seg_data_sample import SegDataSample
+
+from ..panoptic_utils import IGNORE_INDEX
+
+DEFAULT_META_KEYS = ('img_path', 'img_id', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip',
+                     'flip_direction', 'seg_map_path', 'segments_info', 'is_synthetic', 'sample_idx')
+
+
+@TRANSFORMS.register_module()
+class PackSegInputs(BaseTransform):
+    """Pack into ``dict(inputs=uint8 3×H×W tensor, data_samples=SegDataSample)``.
+
+    Sets ``gt_panoptic_seg`` (from ``gt_pan_id``) and ``gt_sem_seg`` (from ``gt_seg_map``) whenever present.
+    With ``with_instances`` it also builds ``gt_instances`` (training targets): one bool mask per non-crowd
+    segment still present in the (cropped) panoptic map, labelled with its contiguous class; for
+    semantic-only samples, one mask per class present in ``gt_seg_map``.
+    """
+
+    def __init__(self, with_instances: bool = False, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+        self.with_instances = with_instances
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if img.ndim == 2:
+            img = img[..., None]
+        inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        sample = SegDataSample()
+        if 'gt_pan_id' in results:
+            sample.gt_panoptic_seg = PixelData(data=torch.from_numpy(results['gt_pan_id'].astype(np.int64))[None])
+        if 'gt_seg_map' in results:
+            sample.gt_sem_seg = PixelData(data=torch.from_numpy(results['gt_seg_map'].astype(np.int64))[None])
+        if self.with_instances:
+            sample.gt_instances = self._instances(results, img.shape[:2])
+        meta = {k: copy.deepcopy(results[k]) for k in self.meta_keys if k in results}
+        meta.setdefault('is_synthetic', False)
+        meta.setdefault('segments_info', [])
+        sample.set_metainfo(meta)
+        return dict(inputs=inputs, data_samples=sample)
+
+    @staticmethod
+    def _instances(results: dict, hw: tuple[int, int]) -> InstanceData:
+        masks: list[np.ndarray] = []
+        labels: list[int] = []
+        if 'gt_pan_id' in results:
+            pan = results['gt_pan_id']
+            present = set(np.unique(pan).tolist())
+            for seg in results.get('segments_info', []):
+                if seg.get('iscrowd', 0) or seg['id'] not in present:
+                    continue
+                masks.append(pan == seg['id'])
+                labels.append(int(seg['category_id']))
+        elif 'gt_seg_map' in results:
+            sem = results['gt_seg_map']
+            for cls in np.unique(sem).tolist():
+                if cls == IGNORE_INDEX:
+                    continue
+                masks.append(sem == cls)
+                labels.append(int(cls))
+        instances = InstanceData()
+        if masks:
+            instances.masks = torch.from_numpy(np.stack(masks))
+        else:
+            instances.masks = torch.zeros((0,) + tuple(hw), dtype=torch.bool)
+        instances.labels = torch.tensor(labels, dtype=torch.long)
+        return instances
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(with_instances={self.with_instances}, meta_keys={self.meta_keys})'

@@ -1,0 +1,153 @@
+"""Loading transforms: images (RGB uint8), panoptic PNGs (segment ids) and semantic label maps.
+
+Errors name the file and the offending value because a broken annotation is otherwise discovered as a
+shape mismatch or a silent VOID deep inside a training step.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+from PIL import Image
+
+from ovseg.registry import TRANSFORMS
+
+from ..panoptic_utils import IGNORE_INDEX, segments_to_semantic
+
+_16BIT_IGNORE = 65535  # A-847 / PC-459 16-bit TIFF ignore label (detectron2 registration)
+
+
+def _imread(path: str, flags: int, who: str, key: str) -> np.ndarray:
+    img = cv2.imread(path, flags)
+    if img is None:
+        raise FileNotFoundError(f"{who}: cannot read {key} '{path}' (missing or not an image)")
+    return img
+
+
+def _check_same_size(results: dict, label: np.ndarray, who: str) -> None:
+    """Label maps must match the image they annotate; compare with the loaded image's original size."""
+    ori = results.get('ori_shape')
+    if ori is not None and tuple(label.shape[:2]) != tuple(ori[:2]):
+        raise ValueError(f"{who}: annotation '{results.get('seg_map_path')}' is {label.shape[1]}x{label.shape[0]} "
+                         f"(WxH) but image '{results.get('img_path')}' is {ori[1]}x{ori[0]}")
+
+
+@TRANSFORMS.register_module()
+class LoadImage(BaseTransform):
+    """Read ``img_path`` as an RGB uint8 H×W×3 array; set ``img_shape``/``ori_shape`` (h, w)."""
+
+    def __init__(self, to_float32: bool = False) -> None:
+        self.to_float32 = to_float32
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('img_path')
+        if path is None:
+            raise KeyError("LoadImage: results has no 'img_path'")
+        img = _imread(str(path), cv2.IMREAD_COLOR, 'LoadImage', 'image')
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        results.setdefault('scale_factor', (1.0, 1.0))
+        results.setdefault('flip', False)
+        results.setdefault('flip_direction', None)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(to_float32={self.to_float32})'
+
+
+@TRANSFORMS.register_module()
+class LoadPanopticAnnotations(BaseTransform):
+    """Read the panoptic PNG at ``seg_map_path`` into ``gt_pan_id`` (int64, 0 = VOID) and ``gt_seg_map``.
+
+    Args:
+        with_seg_map: also derive ``gt_seg_map`` (contiguous class per pixel, 255 for VOID).
+        unknown_ids: what to do with PNG ids absent from ``segments_info``: ``'raise'`` (default; catches
+            mismatched PNG/JSON pairs) or ``'void'`` (treat as VOID; for JSONs from which segments were
+            deliberately removed, e.g. class-withheld training splits).
+    """
+
+    def __init__(self, with_seg_map: bool = True, unknown_ids: str = 'raise') -> None:
+        if unknown_ids not in ('raise', 'void'):
+            raise ValueError(f"unknown_ids must be 'raise' or 'void', got {unknown_ids!r}")
+        self.with_seg_map = with_seg_map
+        self.unknown_ids = unknown_ids
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('seg_map_path')
+        if path is None:
+            raise KeyError("LoadPanopticAnnotations: results has no 'seg_map_path'")
+        png = _imread(str(path), cv2.IMREAD_UNCHANGED, 'LoadPanopticAnnotations', 'panoptic PNG')
+        if png.ndim != 3 or png.shape[2] not in (3, 4):
+            raise ValueError(f"LoadPanopticAnnotations: panoptic PNG '{path}' must be RGB, got shape {png.shape}")
+        png = png[..., :3].astype(np.int64)  # BGR order from cv2
+        pan = png[..., 2] + 256 * png[..., 1] + 256 * 256 * png[..., 0]
+        _check_same_size(results, pan, 'LoadPanopticAnnotations')
+        segments = results.get('segments_info', [])
+        known = {int(s['id']) for s in segments}
+        present = np.unique(pan)
+        unknown = [int(i) for i in present if i != 0 and int(i) not in known]
+        if unknown:
+            if self.unknown_ids == 'raise':
+                raise ValueError(f"LoadPanopticAnnotations: '{path}' contains segment id(s) {unknown[:10]} "
+                                 f"absent from segments_info of image {results.get('img_id')!r}")
+            pan[np.isin(pan, unknown)] = 0
+        results['gt_pan_id'] = pan
+        if self.with_seg_map:
+            results['gt_seg_map'] = segments_to_semantic(pan, segments)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(with_seg_map={self.with_seg_map}, unknown_ids={self.unknown_ids!r})'
+
+
+@TRANSFORMS.register_module()
+class LoadSemSegAnnotations(BaseTransform):
+    """Read a label map (PNG/TIFF, 8 or 16 bit) at ``seg_map_path`` into ``gt_seg_map`` (int64, 255 ignore).
+
+    ``reduce_zero_label`` (None = take ``results['reduce_zero_label']``) maps 0 → 255 and v → v−1, exactly as
+    mmseg. 16-bit maps' 65535 becomes 255. Values ≥ ``num_classes`` other than 255 are rejected when
+    ``num_classes`` is given, since they would index past the classifier.
+    """
+
+    def __init__(self, reduce_zero_label: bool | None = None, num_classes: int | None = None) -> None:
+        self.reduce_zero_label = reduce_zero_label
+        self.num_classes = num_classes
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('seg_map_path')
+        if path is None:
+            raise KeyError("LoadSemSegAnnotations: results has no 'seg_map_path'")
+        label = _imread(str(path), cv2.IMREAD_UNCHANGED, 'LoadSemSegAnnotations', 'label map')
+        if label.ndim == 3:  # cv2 expands palette PNGs (raw VOC) to colours; PIL keeps the indices
+            with Image.open(path) as im:
+                if im.mode == 'P':
+                    label = np.asarray(im)
+        if label.ndim == 3:
+            raise ValueError(f"LoadSemSegAnnotations: label map '{path}' has {label.shape[2]} channels; "
+                             'expected a single-channel map of class indices')
+        label = label.astype(np.int64)
+        _check_same_size(results, label, 'LoadSemSegAnnotations')
+        label[label == _16BIT_IGNORE] = IGNORE_INDEX
+        reduce = self.reduce_zero_label
+        if reduce is None:
+            reduce = bool(results.get('reduce_zero_label', False))
+        if reduce:
+            label[label == 0] = IGNORE_INDEX
+            label = label - 1
+            label[label == IGNORE_INDEX - 1] = IGNORE_INDEX
+        if self.num_classes is not None:
+            bad = np.unique(label[(label >= self.num_classes) & (label != IGNORE_INDEX)])
+            if bad.size:
+                raise ValueError(f"LoadSemSegAnnotations: '{path}' has label(s) {bad[:10].tolist()} outside "
+                                 f'0..{self.num_classes - 1} and != {IGNORE_INDEX}')
+        results['gt_seg_map'] = label
+        results['reduce_zero_label'] = reduce
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(reduce_zero_label={self.reduce_zero_label}, '
+                f'num_classes={self.num_classes})')
