@@ -1,0 +1,82 @@
+"""Atomic file output: every file the NSS pipeline writes appears complete or not at all.
+
+Each writer writes to a hidden temporary file in the destination folder, flushes and fsyncs it, then
+``os.replace``-s it onto the final name (atomic on POSIX within one file system). A crash therefore leaves
+at most a ``.<name>.tmp-*`` file, which readers ignore and :func:`clean_temp_files` removes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+TMP_MARK = '.tmp-'
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}{TMP_MARK}', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def dumps_json(obj: Any) -> str:
+    """Deterministic JSON text (fixed key order as given, 2-space indent, trailing newline)."""
+    return json.dumps(obj, indent=2, ensure_ascii=False) + '\n'
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, dumps_json(obj))
+
+
+def png_bytes(img: Image.Image | np.ndarray) -> bytes:
+    """PNG-encode deterministically (no timestamps or text chunks are written by PIL)."""
+    if isinstance(img, np.ndarray):
+        if img.dtype == bool:
+            img = img.astype(np.uint8) * 255
+        img = Image.fromarray(img)
+    buf = io.BytesIO()
+    img.save(buf, format='PNG')
+    return buf.getvalue()
+
+
+def atomic_save_png(path: str | os.PathLike, img: Image.Image | np.ndarray) -> Path:
+    return atomic_write_bytes(path, png_bytes(img))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def clean_temp_files(root: str | os.PathLike) -> int:
+    """Remove temporary files left by an interrupted writer below ``root``; returns how many."""
+    n = 0
+    root = Path(root)
+    if not root.exists():
+        return 0
+    for p in root.rglob(f'.*{TMP_MARK}*'):
+        if p.is_file():
+            p.unlink()
+            n += 1
+    return n
