@@ -5,5 +5,6 @@ from .sem_seg import SemSegDataset
 from .toy_scenes import ToyScenesDataset, ensure_toy_scenes, generate_toy_scenes
 from .vocabularies import available_vocabularies, load_category_meta, load_vocabulary
 
-__all__ = ['CocoPanopticDataset', 'SemSegDataset', 'ToyScenesDataset', 'ensure_toy_scenes', 'generate_toy_scenes',
+__all__ = ['CocoPanopticDataset', 'SemSegDataset', 'ToyScenesDataset', 'ensure_toy_scenes',
+           'generate_toy_scenes',
            'load_vocabulary', 'load_category_meta', 'available_vocabularies']

@@ -83,7 +83,8 @@ class CocoPanopticDataset(BaseDataset):
             except json.JSONDecodeError as e:
                 raise ValueError(f'{self.ann_file}: not valid JSON ({e})') from None
         if not isinstance(raw, dict):
-            raise ValueError(f'{self.ann_file}: top level must be an object with images/annotations/categories')
+            raise ValueError(f'{self.ann_file}: top level must be an object with '
+                             'images/annotations/categories')
         for key in ('images', 'annotations', 'categories'):
             if not isinstance(raw.get(key), list):
                 raise ValueError(f"{self.ann_file}: missing or non-list field '{key}'")

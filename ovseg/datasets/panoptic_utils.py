@@ -48,7 +48,8 @@ def bbox_of_mask(mask: np.ndarray) -> list[int]:
 
 
 def segments_to_semantic(pan_id: np.ndarray, segments_info: list[dict], category_key: str = 'category_id',
-                         ignore_index: int = IGNORE_INDEX, cat_map: dict[int, int] | None = None) -> np.ndarray:
+                         ignore_index: int = IGNORE_INDEX,
+                         cat_map: dict[int, int] | None = None) -> np.ndarray:
     """Panoptic id map → semantic map (int64), ``ignore_index`` for VOID and ids without a segment.
 
     ``cat_map`` optionally maps the segments' category ids (e.g. dataset ids → contiguous). Crowd segments

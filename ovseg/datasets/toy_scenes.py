@@ -122,7 +122,8 @@ def _thing_mask(kind: str, cx: float, cy: float, r: float, angle: float, h: int,
                 -(1.0 if k % 2 == 0 else 0.42) * np.cos(k * np.pi / 5)) for k in range(10)]
     elif kind == 'cross':
         a, b = 0.3, 0.95
-        pts = [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a), (-b, -a),
+        pts = [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a),
+               (-b, -a),
                (-a, -a)]
     else:
         raise ValueError(f'unknown thing shape {kind!r}')
@@ -141,7 +142,8 @@ def render_scene(rng: np.random.Generator, size: tuple[int, int], things: list[i
     layers: list[tuple[int, np.ndarray]] = []
     # Stuff: top band and bottom band (optionally split into two bottom classes) with wavy boundaries.
     top = int(rng.choice(tops))
-    boundary = h * rng.uniform(0.3, 0.55) + h * 0.05 * np.sin(xx[0] * rng.uniform(0.03, 0.12) + rng.uniform(0, 6))
+    wobble = np.sin(xx[0] * rng.uniform(0.03, 0.12) + rng.uniform(0, 6))
+    boundary = h * rng.uniform(0.3, 0.55) + h * 0.05 * wobble
     top_mask = yy < boundary[None, :]
     layers.append((top, top_mask))
     bottom_choices = list(rng.permutation(bottoms))
@@ -366,7 +368,8 @@ class ToyScenesDataset(CocoPanopticDataset):
             ensure_toy_scenes(data_root, **(generate if isinstance(generate, dict) else {}))
         meta_file = osp.join(data_root, 'meta.json')
         if not osp.isfile(meta_file):
-            raise FileNotFoundError(f'{meta_file} not found: no ToyScenes data in {data_root} (generate=False)')
+            raise FileNotFoundError(f'{meta_file} not found: no ToyScenes data in {data_root} '
+                                    '(generate=False)')
         with open(meta_file, encoding='utf-8') as f:
             novel = list(json.load(f)['novel_classes'])
         extra = dict(novel_classes=novel, base_classes=[n for n in CLASS_NAMES if n not in novel])

@@ -97,7 +97,8 @@ class SegDataPreprocessor(BaseDataPreprocessor):
         batch_h = _ceil_to(max(i.shape[1] for i in images), self.size_divisor)
         batch_w = _ceil_to(max(i.shape[2] for i in images), self.size_divisor)
         batch = torch.stack([
-            F.pad(i, (0, batch_w - i.shape[2], 0, batch_h - i.shape[1]), value=self.pad_value) for i in images])
+            F.pad(i, (0, batch_w - i.shape[2], 0, batch_h - i.shape[1]), value=self.pad_value)
+            for i in images])
 
         data_samples = data.get('data_samples')
         if data_samples is not None:

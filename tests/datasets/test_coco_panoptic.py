@@ -17,7 +17,8 @@ def _val(root, **kw):
 
 
 def test_metainfo_and_data_list(toy_root):
-    ds = DATASETS.build(dict(type='CocoPanopticDataset', ann_file='panoptic_val.json', data_root=str(toy_root),
+    ds = DATASETS.build(dict(type='CocoPanopticDataset', ann_file='panoptic_val.json',
+                             data_root=str(toy_root),
                              data_prefix=dict(img='images/val', seg='panoptic_val'), vocabulary='toy_scenes'))
     meta = ds.metainfo
     assert len(ds) == 6
@@ -70,7 +71,8 @@ def test_filter_empty_gt(toy_copy, edit_json):
 @pytest.mark.parametrize('mutate,err,needle', [
     (lambda d: d['annotations'][1]['segments_info'][0].update(category_id=99), ValueError,
      'annotations[1].segments_info[0].category_id 99 is not in categories'),
-    (lambda d: d['annotations'][0]['segments_info'][1].update(id=d['annotations'][0]['segments_info'][0]['id']),
+    (lambda d: d['annotations'][0]['segments_info'][1].update(
+        id=d['annotations'][0]['segments_info'][0]['id']),
      ValueError, 'annotations[0].segments_info[1].id'),
     (lambda d: d['annotations'][2].update(image_id=12345), ValueError,
      'annotations[2].image_id 12345 has no matching entry'),
@@ -123,7 +125,8 @@ def test_png_id_missing_from_segments_info(toy_copy, edit_json):
     ds = _val(toy_copy, pipeline=PIPE)
     with pytest.raises(ValueError, match=rf"panoptic_val/000000.png' contains segment id\(s\) \[{dropped}\]"):
         ds[0]
-    ds = _val(toy_copy, pipeline=[dict(type='LoadImage'), dict(type='LoadPanopticAnnotations', unknown_ids='void')])
+    ds = _val(toy_copy, pipeline=[dict(type='LoadImage'),
+                                  dict(type='LoadPanopticAnnotations', unknown_ids='void')])
     out = ds[0]
     assert dropped not in np.unique(out['gt_pan_id'])
 
@@ -135,7 +138,8 @@ def test_png_size_mismatch(toy_copy):
     with pytest.raises(ValueError) as info:
         ds[1]
     msg = str(info.value)
-    assert 'panoptic_val/000001.png' in msg and 'images/val/000001.png' in msg and '40x32' in msg and '80x64' in msg
+    assert 'panoptic_val/000001.png' in msg and 'images/val/000001.png' in msg
+    assert '40x32' in msg and '80x64' in msg
 
 
 def test_cityscapes_city_subdirs(toy_copy, edit_json):

@@ -19,7 +19,8 @@ def sem_root(tmp_path):
 
 
 def test_reduce_zero_label_semantics(sem_root):
-    ds = SemSegDataset(vocabulary='ade20k_150', data_root=str(sem_root), data_prefix=dict(img='img', seg='ann'),
+    ds = SemSegDataset(vocabulary='ade20k_150', data_root=str(sem_root),
+                       data_prefix=dict(img='img', seg='ann'),
                        reduce_zero_label=True,
                        pipeline=[dict(type='LoadImage'), dict(type='LoadSemSegAnnotations'),
                                  dict(type='PackSegInputs')])
@@ -28,7 +29,8 @@ def test_reduce_zero_label_semantics(sem_root):
     assert len(meta['classes']) == 150 and meta['classes'][0] == 'wall' and not any(meta['is_thing'])
     out = ds[0]
     assert out['data_samples'].gt_sem_seg.data[0, 0, :4].tolist() == [255, 0, 1, 149]
-    plain = SemSegDataset(vocabulary='ade20k_150', data_root=str(sem_root), data_prefix=dict(img='img', seg='ann'),
+    plain = SemSegDataset(vocabulary='ade20k_150', data_root=str(sem_root),
+                          data_prefix=dict(img='img', seg='ann'),
                           pipeline=[dict(type='LoadImage'), dict(type='LoadSemSegAnnotations')])
     assert plain[0]['gt_seg_map'][0, :4].tolist() == [0, 1, 2, 150]
 
@@ -50,7 +52,8 @@ def test_split_file_palette_and_errors(sem_root):
                        data_prefix=dict(img='img', seg='ann'), palette_from='pascal_context_59')
     assert len(ds) == 1 and ds.metainfo['palette'][0] == (180, 120, 120)
     with pytest.raises(ValueError, match="dataset is empty: no '\\*.png'"):
-        SemSegDataset(vocabulary='pascal_voc_21', data_root=str(sem_root), data_prefix=dict(img='img', seg='ann'),
+        SemSegDataset(vocabulary='pascal_voc_21', data_root=str(sem_root),
+                      data_prefix=dict(img='img', seg='ann'),
                       img_suffix='.png')
     with pytest.raises(FileNotFoundError, match='image directory not found: .*missing'):
         SemSegDataset(vocabulary='pascal_voc_21', data_root=str(sem_root), data_prefix=dict(img='missing'))
@@ -59,7 +62,8 @@ def test_split_file_palette_and_errors(sem_root):
                       is_thing=[True, False])
     big = cv2.resize(cv2.imread(str(sem_root / 'ann/a.png'), 0), (4, 3), interpolation=cv2.INTER_NEAREST)
     cv2.imwrite(str(sem_root / 'ann/a.png'), big)
-    ds = SemSegDataset(vocabulary='pascal_voc_21', data_root=str(sem_root), data_prefix=dict(img='img', seg='ann'),
+    ds = SemSegDataset(vocabulary='pascal_voc_21', data_root=str(sem_root),
+                       data_prefix=dict(img='img', seg='ann'),
                        pipeline=[dict(type='LoadImage'), dict(type='LoadSemSegAnnotations')])
     with pytest.raises(ValueError, match=r"ann/a.png' is 4x3 .* image '.*img/a.jpg' is 8x6"):
         ds[0]

@@ -4,8 +4,16 @@ import pytest
 import torch
 
 from ovseg.datasets.panoptic_utils import id2rgb, rgb2id, segments_to_semantic
-from ovseg.datasets.transforms import (FixedSizeCrop, LoadImage, LoadPanopticAnnotations, PackSegInputs,
-                                       RandomFlip, RandomResizeScale, ResizeShortestEdge, resize_nearest)
+from ovseg.datasets.transforms import (
+    FixedSizeCrop,
+    LoadImage,
+    LoadPanopticAnnotations,
+    PackSegInputs,
+    RandomFlip,
+    RandomResizeScale,
+    ResizeShortestEdge,
+    resize_nearest,
+)
 from ovseg.registry import TRANSFORMS
 
 

@@ -2,7 +2,8 @@ import pytest
 
 from ovseg.datasets import available_vocabularies, load_category_meta, load_vocabulary
 
-EXPECTED = dict(coco_panoptic=133, ade20k_150=150, ade20k_847=847, pascal_context_59=59, pascal_context_459=459,
+EXPECTED = dict(coco_panoptic=133, ade20k_150=150, ade20k_847=847, pascal_context_59=59,
+                pascal_context_459=459,
                 pascal_voc_20=20, pascal_voc_21=21, cityscapes=19, mapillary_vistas=65, toy_scenes=11)
 
 

@@ -9,7 +9,8 @@ train_pipeline = [
     dict(type='LoadImage'),
     dict(type='LoadPanopticAnnotations'),
     dict(type='RandomFlip', prob=0.5),  # detectron2 RandomFlip default: horizontal, p=0.5
-    dict(type='RandomResizeScale', min_scale=0.1, max_scale=2.0, target_size=image_size),  # MIN/MAX_SCALE 0.1/2.0
+    # INPUT.MIN_SCALE 0.1, INPUT.MAX_SCALE 2.0
+    dict(type='RandomResizeScale', min_scale=0.1, max_scale=2.0, target_size=image_size),
     dict(type='FixedSizeCrop', crop_size=image_size),  # pad 128 image / 0 VOID / 255 sem (d2 FixedSizeCrop)
     dict(type='PackSegInputs', with_instances=True),
 ]

@@ -1,4 +1,5 @@
-# PASCAL VOC 2012 val without background (20 classes; background = 255), FC-CLIP `openvocab_pascal20_sem_seg_val`.
+# PASCAL VOC 2012 val without background (20 classes; background = 255),
+# FC-CLIP `openvocab_pascal20_sem_seg_val`.
 # Semantic-only evaluation (FC-CLIP eval configs set PANOPTIC_ON/INSTANCE_ON False): mIoU via SemSegMetric.
 # Layout as produced by FC-CLIP's datasets/prepare_*.py scripts (docs/datasets.md).
 dataset_type = 'SemSegDataset'

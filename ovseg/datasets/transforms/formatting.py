@@ -39,7 +39,8 @@ class PackSegInputs(BaseTransform):
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         sample = SegDataSample()
         if 'gt_pan_id' in results:
-            sample.gt_panoptic_seg = PixelData(data=torch.from_numpy(results['gt_pan_id'].astype(np.int64))[None])
+            pan = torch.from_numpy(results['gt_pan_id'].astype(np.int64))
+            sample.gt_panoptic_seg = PixelData(data=pan[None])
         if 'gt_seg_map' in results:
             sample.gt_sem_seg = PixelData(data=torch.from_numpy(results['gt_seg_map'].astype(np.int64))[None])
         if self.with_instances:

@@ -102,7 +102,8 @@ class FixedSizeCrop(BaseTransform):
     """
 
     def __init__(self, crop_size: Sequence[int] | int = (1024, 1024), pad: bool = True,
-                 img_pad_value: float = 128, seg_pad_value: int = IGNORE_INDEX, pan_pad_value: int = VOID) -> None:
+                 img_pad_value: float = 128, seg_pad_value: int = IGNORE_INDEX,
+                 pan_pad_value: int = VOID) -> None:
         self.crop_size = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
         self.pad = pad
         self.img_pad_value = img_pad_value
@@ -173,7 +174,8 @@ class ResizeShortestEdge(BaseTransform):
     """
 
     def __init__(self, short_edge_length: int | Sequence[int] = 800, max_size: int = 1333,
-                 sample_style: str = 'choice', keys: Sequence[str] = ('img',), antialias: bool = True) -> None:
+                 sample_style: str = 'choice', keys: Sequence[str] = ('img',),
+                 antialias: bool = True) -> None:
         lengths = (short_edge_length,) if isinstance(short_edge_length, int) else tuple(short_edge_length)
         if sample_style not in ('choice', 'range'):
             raise ValueError(f"sample_style must be 'choice' or 'range', got {sample_style!r}")

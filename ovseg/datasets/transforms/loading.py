@@ -12,7 +12,7 @@ from PIL import Image
 
 from ovseg.registry import TRANSFORMS
 
-from ..panoptic_utils import IGNORE_INDEX, segments_to_semantic
+from ..panoptic_utils import IGNORE_INDEX
 
 _16BIT_IGNORE = 65535  # A-847 / PC-459 16-bit TIFF ignore label (detectron2 registration)
 
@@ -28,7 +28,8 @@ def _check_same_size(results: dict, label: np.ndarray, who: str) -> None:
     """Label maps must match the image they annotate; compare with the loaded image's original size."""
     ori = results.get('ori_shape')
     if ori is not None and tuple(label.shape[:2]) != tuple(ori[:2]):
-        raise ValueError(f"{who}: annotation '{results.get('seg_map_path')}' is {label.shape[1]}x{label.shape[0]} "
+        raise ValueError(f"{who}: annotation '{results.get('seg_map_path')}' is "
+                         f"{label.shape[1]}x{label.shape[0]} "
                          f"(WxH) but image '{results.get('img_path')}' is {ori[1]}x{ori[0]}")
 
 
@@ -82,22 +83,27 @@ class LoadPanopticAnnotations(BaseTransform):
             raise KeyError("LoadPanopticAnnotations: results has no 'seg_map_path'")
         png = _imread(str(path), cv2.IMREAD_UNCHANGED, 'LoadPanopticAnnotations', 'panoptic PNG')
         if png.ndim != 3 or png.shape[2] not in (3, 4):
-            raise ValueError(f"LoadPanopticAnnotations: panoptic PNG '{path}' must be RGB, got shape {png.shape}")
+            raise ValueError(f"LoadPanopticAnnotations: panoptic PNG '{path}' must be RGB, "
+                             f'got shape {png.shape}')
         png = png[..., :3].astype(np.int64)  # BGR order from cv2
         pan = png[..., 2] + 256 * png[..., 1] + 256 * 256 * png[..., 0]
         _check_same_size(results, pan, 'LoadPanopticAnnotations')
         segments = results.get('segments_info', [])
-        known = {int(s['id']) for s in segments}
-        present = np.unique(pan)
-        unknown = [int(i) for i in present if i != 0 and int(i) not in known]
+        seg_cat = {int(s['id']): int(s['category_id']) for s in segments}
+        # One np.unique pass serves the id check, the VOID remap and the semantic map (large COCO images).
+        ids, inverse = np.unique(pan, return_inverse=True)
+        inverse = inverse.reshape(pan.shape)
+        unknown = [int(i) for i in ids if i != 0 and int(i) not in seg_cat]
         if unknown:
             if self.unknown_ids == 'raise':
                 raise ValueError(f"LoadPanopticAnnotations: '{path}' contains segment id(s) {unknown[:10]} "
                                  f"absent from segments_info of image {results.get('img_id')!r}")
-            pan[np.isin(pan, unknown)] = 0
+            ids = np.where(np.isin(ids, unknown), 0, ids)
+            pan = ids[inverse]
         results['gt_pan_id'] = pan
         if self.with_seg_map:
-            results['gt_seg_map'] = segments_to_semantic(pan, segments)
+            lut = np.array([seg_cat.get(int(i), IGNORE_INDEX) for i in ids], dtype=np.int64)
+            results['gt_seg_map'] = lut[inverse]
         return results
 
     def __repr__(self) -> str:

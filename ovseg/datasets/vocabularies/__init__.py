@@ -13,7 +13,8 @@ from pathlib import Path
 
 VOCAB_DIR = Path(__file__).resolve().parent
 
-__all__ = ['VOCAB_DIR', 'available_vocabularies', 'load_vocabulary', 'load_category_meta', 'resolve_vocabulary',
+__all__ = ['VOCAB_DIR', 'available_vocabularies', 'load_vocabulary', 'load_category_meta',
+           'resolve_vocabulary',
            'dump_vocabulary']
 
 
