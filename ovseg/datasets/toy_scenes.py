@@ -337,6 +337,7 @@ def ensure_toy_scenes(data_root: str | os.PathLike, **params: Any) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f'.{root.name}.tmp-', dir=root.parent))
         try:
             generate_toy_scenes(tmp, **p)
+            os.chmod(tmp, 0o755)  # mkdtemp creates 0700; the dataset should be as readable as a mkdir'ed one
             if root.exists():
                 root.rmdir()
             os.rename(tmp, root)

@@ -111,7 +111,7 @@ def test_concurrent_generation_is_safe(tmp_path):
     for p in procs:
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)
-    assert (root / 'meta.json').is_file()
+    assert (root / 'meta.json').is_file() and (root.stat().st_mode & 0o777) == 0o755
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.shared.tmp')]
     assert len(ToyScenesDataset(str(root), split='train', generate=SMALL)) == 4
 
