@@ -1,1 +1,4 @@
-"""Package."""
+"""Segmentors (mmengine BaseModels): FC-CLIP."""
+from .fcclip import DEFAULT_TEST_CFG, FCCLIP
+
+__all__ = ['FCCLIP', 'DEFAULT_TEST_CFG']

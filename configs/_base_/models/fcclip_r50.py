@@ -1,0 +1,12 @@
+# FC-CLIP with the RN50 CLIP (fcclip_convnext_large_eval_ade20k_r50.yaml: only the CLIP model, EMBED_DIM and
+# ENSEMBLE_ON_VALID_MASK differ from the ConvNeXt-L model; reference notes §1.1, §1.5 item 7, issue #24).
+_base_ = ['./fcclip_convnext_large.py']
+embed_dim = 1024  # FC_CLIP.EMBED_DIM 1024 (RN50 text_projection width)
+
+model = dict(
+    backbone=dict(model_name='RN50', pretrained='openai'),  # CLIP_MODEL_NAME RN50, CLIP_PRETRAINED_WEIGHTS openai
+    transformer_decoder=dict(class_head=dict(embed_dim=embed_dim)),
+    # ResNet CLIPs re-run the attention pool inside each mask for the out-of-vocab branch; queries whose
+    # mask is empty on the CLIP grid fall back to the in-vocab prediction (alpha = beta = 0).
+    test_cfg=dict(ensemble_on_valid_mask=True),  # FC_CLIP.ENSEMBLE_ON_VALID_MASK True
+)

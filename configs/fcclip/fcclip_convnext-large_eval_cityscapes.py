@@ -1,0 +1,11 @@
+# FC-CLIP fcclip_convnext_large evaluated on Cityscapes panoptic val (PQ, AP, mIoU; test size 1024 / max 2560 in the dataset config) (trained on COCO panoptic only).
+# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_cityscapes.yaml
+_base_ = [
+    '../_base_/models/fcclip_convnext_large.py',
+    '../_base_/datasets/cityscapes_panoptic.py',
+    '../_base_/default_runtime.py',
+]
+# Seen/unseen classes for the geometric ensemble are decided against the training vocabulary (COCO).
+train_vocabulary = 'coco_panoptic'
+custom_hooks = [dict(type='VocabularyHook')]
+model = dict(test_cfg=dict(panoptic_on=True, semantic_on=True, instance_on=True))

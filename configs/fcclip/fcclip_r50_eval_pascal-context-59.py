@@ -1,0 +1,11 @@
+# FC-CLIP fcclip_r50 evaluated on PASCAL Context 59 (PC-59) semantic val (mIoU) (trained on COCO panoptic only).
+# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_pc59.yaml (RN50: ..._eval_ade20k_r50.yaml; other sets inherit its MODEL part here)
+_base_ = [
+    '../_base_/models/fcclip_r50.py',
+    '../_base_/datasets/pascal_context_59.py',
+    '../_base_/default_runtime.py',
+]
+# Seen/unseen classes for the geometric ensemble are decided against the training vocabulary (COCO).
+train_vocabulary = 'coco_panoptic'
+custom_hooks = [dict(type='VocabularyHook')]
+model = dict(test_cfg=dict(panoptic_on=False, semantic_on=True, instance_on=False))
