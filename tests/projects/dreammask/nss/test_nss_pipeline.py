@@ -226,3 +226,23 @@ def test_toy_sam_clip_config_runs_the_real_mask_path(tmp_path):
     for sp in (tmp_path / 'sc' / 'processed_dataset').glob('scene_*.json'):
         for o in json.loads(sp.read_text())['objects']:
             assert 0.0 <= o['mask_uncertainty'] <= 1.0 and -1.0 <= o['clip_score'] <= 1.0
+
+
+def test_external_images_renderer_missing_image_is_a_rejection(toy_run, tmp_path):
+    ref, _ = toy_run
+    ext = tmp_path / 'ext'
+    ext.mkdir()
+    for i in (0, 2, 3):  # images made "by another tool"; scene 1 missing; scene 4 at another size
+        (ext / f'real_{i:05d}.png').write_bytes((ref / 'layouts_dataset' / f'real_{i:05d}.png').read_bytes())
+    Image.new('RGB', (64, 64), (10, 200, 10)).save(ext / 'real_00004.png')
+    cfg = toy_cfg(num_scenes=5)
+    cfg.render.renderer = dict(type='ExternalImagesRenderer', image_dir=str(ext), batch_size=2)
+    cfg.masks.scorer = dict(type='SamClipScorer', sam=dict(model_type='tiny'),
+                            clip=dict(model='nss-tiny-vit', pretrained=None))
+    cfg.masks.clip_threshold, cfg.masks.max_uncertainty = -1.0, 1.0
+    summ = NSSPipeline(cfg, work_dir=str(tmp_path / 'w')).run()
+    assert summ['render']['kept'] == 4 and summ['render']['rejected'] == {'missing_image': 1}
+    lay = tmp_path / 'w' / 'layouts_dataset'
+    assert (lay / 'real_00000.png').read_bytes() == (ref / 'layouts_dataset' / 'real_00000.png').read_bytes()
+    assert Image.open(lay / 'real_00004.png').size == (128, 128)  # resized to the canvas
+    assert not (tmp_path / 'w' / 'processed_dataset' / 'scene_00001.json').exists()
