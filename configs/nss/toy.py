@@ -13,7 +13,7 @@
 #     than 30 % occluded. configs/nss/toy_sam_clip.py runs the same scenes through tiny random-init SAM + CLIP.
 seed = 0
 work_dir = 'work_dirs/nss/toy'
-num_scenes = 40
+num_scenes = 100
 canvas = dict(width=128, height=128)
 show_progress = True
 

@@ -27,7 +27,7 @@ from PIL import Image
 from .cna import run_cna
 from .io import atomic_save_png, atomic_write_json, atomic_write_text, clean_temp_files, read_json
 from .layout.draw import draw_layout_png, layout_html
-from .layout.generators import sample_categories
+from .layout.generators import LayoutResult, sample_categories
 from .layout.schema import Layout
 from .masks.selection import SelectionConfig, select_objects
 from .masks.writer import write_processed_scene
@@ -165,8 +165,12 @@ class NSSPipeline:
             cats = sample_categories(rng, base_names, novel, lc.get('min_categories', 5),
                                      lc.get('max_categories', 8), lc.get('min_novel', 1), lc.get('cooccurrence'),
                                      lc.get('cooc_boost', 3.0))
-            res = gen.generate(scene_id(i), cats, derive_seed(self.seed, 'layout', i), self.width, self.height,
-                               vocab)
+            try:
+                res = gen.generate(scene_id(i), cats, derive_seed(self.seed, 'layout', i), self.width,
+                                   self.height, vocab)
+            except Exception as e:  # a broken generator answer is one rejected scene, not a dead run
+                self.logger.warning(f'{scene_id(i)}: layout generator failed: {type(e).__name__}: {e}')
+                res = LayoutResult(None, 'generator_error', 1, ['generator_error'])
             if res.layout is None:
                 summ.reject(res.reason)
                 atomic_write_json(st_path, {'status': 'rejected', 'reason': res.reason, 'attempts': res.attempts,

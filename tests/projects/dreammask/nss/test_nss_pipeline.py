@@ -246,3 +246,16 @@ def test_external_images_renderer_missing_image_is_a_rejection(toy_run, tmp_path
     assert (lay / 'real_00000.png').read_bytes() == (ref / 'layouts_dataset' / 'real_00000.png').read_bytes()
     assert Image.open(lay / 'real_00004.png').size == (128, 128)  # resized to the canvas
     assert not (tmp_path / 'w' / 'processed_dataset' / 'scene_00001.json').exists()
+
+
+def test_missing_weights_fail_at_start_up_before_any_work(tmp_path):
+    from projects.dreammask.dreammask.nss.errors import MissingModelError
+    cfg = toy_cfg()
+    ck = tmp_path / 'ckpt' / 'sam_vit_h_4b8939.pth'
+    cfg.masks.scorer = dict(type='SamClipScorer', sam=dict(model_type='vit_h', checkpoint=str(ck)),
+                            clip=dict(model='ViT-B-32', pretrained='openai', cache_dir=str(tmp_path / 'clip')))
+    with pytest.raises(MissingModelError) as e:
+        NSSPipeline(cfg, work_dir=str(tmp_path / 'w')).run()
+    assert str(ck) in str(e.value) and 'wget' in str(e.value)
+    assert not (tmp_path / 'w' / 'cna' / 'novel_categories.json').exists()
+    assert not list((tmp_path / 'w' / 'layouts_dataset').glob('*'))
