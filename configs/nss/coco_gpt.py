@@ -15,27 +15,35 @@ show_progress = True
 
 base_vocabulary = dict(source='coco')  # COCO's 80 thing names (+ ovseg synonyms); or a .txt/.json path
 
-llm = dict(
-    type='OpenAICompatibleLLM', endpoint='https://api.openai.com/v1', model='gpt-5.1',
-    api_key_env='OPENAI_API_KEY', temperature=0.7, connect_timeout=10.0, read_timeout=180.0,
-    max_retries=4, backoff=2.0, backoff_factor=2.0, max_backoff=60.0)
+llm = dict(type='OpenAICompatibleLLM', endpoint='https://api.openai.com/v1', model='gpt-5.1',
+           api_key_env='OPENAI_API_KEY', temperature=0.7, connect_timeout=10.0, read_timeout=180.0,
+           max_retries=4, backoff=2.0, backoff_factor=2.0, max_backoff=60.0)
 
-cna = dict(n_repeat=5, top_k=30, min_count=2, max_attempts=3,
-           llm=dict(llm, model='gpt-4.1-mini', read_timeout=120.0))
+cna = dict(n_repeat=5, top_k=30, min_count=2, max_attempts=3, llm=dict(llm, model='gpt-4.1-mini',
+                                                                       read_timeout=120.0))
 
 layout = dict(
-    min_categories=5, max_categories=8, min_novel=1, cooccurrence=dict(), palette_seed=0,
-    generator=dict(type='LLMLayoutGenerator', llm=None,  # None = the top-level `llm`
-                   max_attempts=3, tolerance=8, min_size=8, max_objects=32))
+    min_categories=5,
+    max_categories=8,
+    min_novel=1,
+    cooccurrence=dict(),
+    palette_seed=0,
+    generator=dict(
+        type='LLMLayoutGenerator',
+        llm=None,  # None = the top-level `llm`
+        max_attempts=3,
+        tolerance=8,
+        min_size=8,
+        max_objects=32))
 
-render = dict(
-    renderer=dict(type='GLIGENRenderer', model_dir='checkpoints/gligen-1-4-generation-text-box', device='cuda',
-                  dtype='float16', num_inference_steps=50, guidance_scale=7.5, scheduled_sampling_beta=1.0,
-                  height=512, width=512, batch_size=4),
-    resize_to_canvas=True)  # GLIGEN's 512 px output is resized to the 1024 canvas the boxes live in
+render = dict(renderer=dict(type='GLIGENRenderer', model_dir='checkpoints/gligen-1-4-generation-text-box',
+                            device='cuda', dtype='float16', num_inference_steps=50, guidance_scale=7.5,
+                            scheduled_sampling_beta=1.0, height=512, width=512, batch_size=4),
+              resize_to_canvas=True)  # GLIGEN's 512 px output is resized to the 1024 canvas the boxes live in
 
 masks = dict(
-    scorer=dict(type='SamClipScorer', device='cuda', box_batch_size=64, clip_batch_size=64,
-                sam=dict(model_type='vit_h', checkpoint='checkpoints/sam_vit_h_4b8939.pth'),
-                clip=dict(model='ViT-B-32', pretrained='openai', cache_dir='checkpoints/open_clip', prompt='{}')),
+    scorer=dict(
+        type='SamClipScorer', device='cuda', box_batch_size=64, clip_batch_size=64,
+        sam=dict(model_type='vit_h', checkpoint='checkpoints/sam_vit_h_4b8939.pth'),
+        clip=dict(model='ViT-B-32', pretrained='openai', cache_dir='checkpoints/open_clip', prompt='{}')),
     clip_threshold=0.25, max_uncertainty=0.30, min_mask_area=1, keep_empty_scenes=False)

@@ -8,6 +8,6 @@ work_dir = 'work_dirs/nss/toy_sam_clip'
 num_scenes = 8
 masks = dict(
     scorer=dict(_delete_=True, type='SamClipScorer', device='cpu', box_batch_size=16, clip_batch_size=16,
-                sam=dict(model_type='tiny', checkpoint=None),
-                clip=dict(model='nss-tiny-vit', pretrained=None, prompt='{}')),
-    clip_threshold=-1.0, max_uncertainty=1.0, min_mask_area=1)
+                sam=dict(model_type='tiny', checkpoint=None), clip=dict(model='nss-tiny-vit', pretrained=None,
+                                                                        prompt='{}')), clip_threshold=-1.0,
+    max_uncertainty=1.0, min_mask_area=1)

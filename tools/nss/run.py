@@ -23,7 +23,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='DreamMask NSS pipeline')
     p.add_argument('config')
     p.add_argument('--work-dir', help='output folder (default: cfg.work_dir)')
-    p.add_argument('--stages', nargs='+', choices=['cna', 'layout', 'render', 'masks', 'all'], default=['all'])
+    p.add_argument('--stages', nargs='+', choices=['cna', 'layout', 'render', 'masks', 'all'],
+                   default=['all'])
     p.add_argument('--num-scenes', type=int, help='override cfg.num_scenes')
     p.add_argument('--no-progress', action='store_true', help='disable progress bars')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys, e.g. seed=1')

@@ -1,4 +1,6 @@
-"""Novel Sample Synthesis (DreamMask NSS): CNA -> context-aware layouts -> layout-to-image -> SAM+CLIP selection.
+"""Novel Sample Synthesis (DreamMask NSS).
+
+CNA -> context-aware layouts -> layout-to-image -> SAM+CLIP selection.
 
 Run with ``python tools/nss/run.py configs/nss/<name>.py``; see ``docs/nss.md``.
 """
@@ -8,5 +10,7 @@ from .pipeline import STAGES, NSSPipeline
 from .registry import LAYOUT_GENERATORS, LLMS, MASK_SCORERS, RENDERERS
 from .vocab import COCO_THING_NAMES, Vocabulary, load_base_vocabulary, normalize_name
 
-__all__ = ['NSSPipeline', 'STAGES', 'run_cna', 'parse_category_list', 'count_novel', 'LLMS', 'LAYOUT_GENERATORS',
-           'RENDERERS', 'MASK_SCORERS', 'Vocabulary', 'load_base_vocabulary', 'normalize_name', 'COCO_THING_NAMES']
+__all__ = [
+    'NSSPipeline', 'STAGES', 'run_cna', 'parse_category_list', 'count_novel', 'LLMS', 'LAYOUT_GENERATORS',
+    'RENDERERS', 'MASK_SCORERS', 'Vocabulary', 'load_base_vocabulary', 'normalize_name', 'COCO_THING_NAMES'
+]

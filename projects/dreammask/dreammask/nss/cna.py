@@ -21,11 +21,12 @@ from .vocab import Vocabulary, name_variants, normalize_name
 SYSTEM_PROMPT = ('You are a helpful assistant that knows which kinds of objects appear together in everyday '
                  'photographs. Answer with JSON only.')
 
-PROMPT = ('Here is a list of object categories from a segmentation dataset:\n{base}\n\n'
-          'Generate {top_k} novel object categories that are semantically related to these and frequently '
-          'co-occur with them in real scenes, but are NOT in the list (no synonyms or plurals of listed names). '
-          'Prefer concrete, visible, segmentable things and surfaces. Use short lower-case English nouns.\n'
-          'Answer with a JSON array of {top_k} strings and nothing else, e.g. ["hook", "wheel", "seat"].')
+PROMPT = (
+    'Here is a list of object categories from a segmentation dataset:\n{base}\n\n'
+    'Generate {top_k} novel object categories that are semantically related to these and frequently '
+    'co-occur with them in real scenes, but are NOT in the list (no synonyms or plurals of listed names). '
+    'Prefer concrete, visible, segmentable things and surfaces. Use short lower-case English nouns.\n'
+    'Answer with a JSON array of {top_k} strings and nothing else, e.g. ["hook", "wheel", "seat"].')
 
 
 class CNAParseError(ValueError):
@@ -34,7 +35,8 @@ class CNAParseError(ValueError):
 
 def parse_category_list(text: str, top_k: int | None = None) -> list[str]:
     """Names from an LLM answer: a JSON array (optionally fenced / inside ``{"categories": [...]}``), or
-    a numbered / bulleted / comma-separated list. Raises :class:`CNAParseError` when nothing usable is found."""
+    a numbered / bulleted / comma-separated list. Raises :class:`CNAParseError` when nothing usable is
+    found."""
     if not isinstance(text, str) or not text.strip():
         raise CNAParseError('empty answer')
     t = re.sub(r'```[a-zA-Z]*', '', text).strip()
@@ -44,8 +46,10 @@ def parse_category_list(text: str, top_k: int | None = None) -> list[str]:
         try:
             data = json.loads(m.group(0))
             if isinstance(data, list):
-                names = [d if isinstance(d, str) else (d.get('name') if isinstance(d, dict) else None)
-                         for d in data]
+                names = [
+                    d if isinstance(d, str) else (d.get('name') if isinstance(d, dict) else None)
+                    for d in data
+                ]
         except json.JSONDecodeError:
             names = None
     if names is None and t.startswith('{'):
@@ -84,7 +88,8 @@ def parse_category_list(text: str, top_k: int | None = None) -> list[str]:
 def count_novel(answers: list[list[str]], base: Vocabulary, min_count: int = 2):
     """Count each name once per answer; merge plural variants; split into kept novel / base / rare.
 
-    Returns ``(novel [(name, count)], base_hits {name: count}, rare {name: count})`` sorted by count desc, name.
+    Returns ``(novel [(name, count)], base_hits {name: count}, rare {name: count})``, sorted by count
+    (descending), then name.
     """
     canon: dict[str, str] = {}
     counts: Counter = Counter()
@@ -114,16 +119,22 @@ def count_novel(answers: list[list[str]], base: Vocabulary, min_count: int = 2):
     return novel, base_hits, rare
 
 
-def run_cna(llm: LLMBackend, base: Vocabulary, out_dir, n_repeat: int = 5, top_k: int = 30, min_count: int = 2,
-            max_attempts: int = 3, seed: int = 0, show_progress: bool = True) -> StageSummary:
+def run_cna(llm: LLMBackend, base: Vocabulary, out_dir, n_repeat: int = 5, top_k: int = 30,
+            min_count: int = 2, max_attempts: int = 3, seed: int = 0,
+            show_progress: bool = True) -> StageSummary:
     """Run CNA with per-repeat caching in ``out_dir/responses`` (a rerun only asks for missing repeats)."""
     logger = MMLogger.get_current_instance()
     out_dir = Path(out_dir)
     resp_dir = out_dir / 'responses'
     summary = StageSummary('cna')
     base_list = ', '.join(base.names)
-    messages = [{'role': 'system', 'content': SYSTEM_PROMPT},
-                {'role': 'user', 'content': PROMPT.format(base=base_list, top_k=top_k)}]
+    messages = [{
+        'role': 'system',
+        'content': SYSTEM_PROMPT
+    }, {
+        'role': 'user',
+        'content': PROMPT.format(base=base_list, top_k=top_k)
+    }]
     answers = []
     for r in progress(range(n_repeat), total=n_repeat, desc='cna', enable=show_progress):
         path = resp_dir / f'repeat_{r:02d}.json'
@@ -159,12 +170,26 @@ def run_cna(llm: LLMBackend, base: Vocabulary, out_dir, n_repeat: int = 5, top_k
     summary.extra.update(answers_ok=len(answers), n_repeat=n_repeat, novel_categories=len(novel),
                          names_filtered_as_base=len(base_hits), names_below_min_count=len(rare))
     atomic_write_json(out_dir / 'base_categories.json', {'num_categories': len(base), **base.to_json()})
-    atomic_write_json(out_dir / 'novel_categories.json', {
-        'n_repeat': n_repeat, 'top_k': top_k, 'min_count': min_count, 'answers_ok': len(answers),
-        'llm': llm.describe(),
-        'categories': [{'name': n, 'count': c} for n, c in novel],
-        'filtered_as_base': [{'name': n, 'count': c} for n, c in base_hits.items()],
-        'below_min_count': [{'name': n, 'count': c} for n, c in rare.items()]})
+    atomic_write_json(
+        out_dir / 'novel_categories.json', {
+            'n_repeat': n_repeat,
+            'top_k': top_k,
+            'min_count': min_count,
+            'answers_ok': len(answers),
+            'llm': llm.describe(),
+            'categories': [{
+                'name': n,
+                'count': c
+            } for n, c in novel],
+            'filtered_as_base': [{
+                'name': n,
+                'count': c
+            } for n, c in base_hits.items()],
+            'below_min_count': [{
+                'name': n,
+                'count': c
+            } for n, c in rare.items()]
+        })
     return summary
 
 

@@ -17,6 +17,7 @@ class MissingModelError(NSSError, FileNotFoundError):
 def require_path(path, what: str, how: str, is_dir: bool | None = None):
     from pathlib import Path
     p = Path(path) if path is not None else None
-    if p is None or not p.exists() or (is_dir is True and not p.is_dir()) or (is_dir is False and not p.is_file()):
+    if p is None or not p.exists() or (is_dir is True and not p.is_dir()) or (is_dir is False
+                                                                              and not p.is_file()):
         raise MissingModelError(what, path, how)
     return p

@@ -40,6 +40,7 @@ STAGES = ('cna', 'layout', 'render', 'masks')
 
 
 class NSSPipeline:
+
     def __init__(self, cfg: Config | dict, work_dir: str | None = None, logger: MMLogger | None = None):
         self.cfg = cfg if isinstance(cfg, Config) else Config(cfg)
         self.work_dir = Path(work_dir or self.cfg.get('work_dir', 'work_dirs/nss'))
@@ -48,8 +49,10 @@ class NSSPipeline:
         canvas = self.cfg.get('canvas', dict(width=1024, height=1024))
         self.width, self.height = int(canvas['width']), int(canvas['height'])
         self.show_progress = bool(self.cfg.get('show_progress', True))
-        self.dirs = {k: self.work_dir / k for k in ('cna', 'layouts_dataset', 'processed_dataset', 'state',
-                                                    'summary', 'logs')}
+        self.dirs = {
+            k: self.work_dir / k
+            for k in ('cna', 'layouts_dataset', 'processed_dataset', 'state', 'summary', 'logs')
+        }
         if logger is None:
             self.dirs['logs'].mkdir(parents=True, exist_ok=True)
             stamp = time.strftime('%Y%m%d_%H%M%S')
@@ -125,8 +128,10 @@ class NSSPipeline:
     def stage_cna(self) -> StageSummary:
         c = self.cfg.cna
         return run_cna(self.components['cna_llm'], self.base_vocabulary(), self.dirs['cna'],
-                       n_repeat=c.get('n_repeat', 5), top_k=c.get('top_k', 30), min_count=c.get('min_count', 2),
-                       max_attempts=c.get('max_attempts', 3), seed=self.seed, show_progress=self.show_progress)
+                       n_repeat=c.get('n_repeat', 5), top_k=c.get('top_k',
+                                                                  30), min_count=c.get('min_count', 2),
+                       max_attempts=c.get('max_attempts',
+                                          3), seed=self.seed, show_progress=self.show_progress)
 
     def _state(self, stage, i) -> Path:
         return self.dirs['state'] / stage / f'{scene_id(i)}.json'
@@ -144,8 +149,11 @@ class NSSPipeline:
                 for k, v in st.get('objects_rejected', {}).items():
                     reasons[k] += v
                 cnt['objects_kept'] += st.get('objects_kept', 0)
-        return {'scenes_by_status': dict(sorted((k, v) for k, v in cnt.items() if k != 'objects_kept')),
-                'objects_kept': cnt['objects_kept'], 'reasons': dict(sorted(reasons.items()))}
+        return {
+            'scenes_by_status': dict(sorted((k, v) for k, v in cnt.items() if k != 'objects_kept')),
+            'objects_kept': cnt['objects_kept'],
+            'reasons': dict(sorted(reasons.items()))
+        }
 
     def stage_layout(self) -> StageSummary:
         lc = self.cfg.layout
@@ -163,8 +171,8 @@ class NSSPipeline:
             summ.generated += 1
             rng = np.random.default_rng(derive_seed(self.seed, 'layout-categories', i))
             cats = sample_categories(rng, base_names, novel, lc.get('min_categories', 5),
-                                     lc.get('max_categories', 8), lc.get('min_novel', 1), lc.get('cooccurrence'),
-                                     lc.get('cooc_boost', 3.0))
+                                     lc.get('max_categories', 8), lc.get('min_novel', 1),
+                                     lc.get('cooccurrence'), lc.get('cooc_boost', 3.0))
             try:
                 res = gen.generate(scene_id(i), cats, derive_seed(self.seed, 'layout', i), self.width,
                                    self.height, vocab)
@@ -173,17 +181,28 @@ class NSSPipeline:
                 res = LayoutResult(None, 'generator_error', 1, ['generator_error'])
             if res.layout is None:
                 summ.reject(res.reason)
-                atomic_write_json(st_path, {'status': 'rejected', 'reason': res.reason, 'attempts': res.attempts,
-                                            'attempt_reasons': res.attempt_reasons, 'categories': cats})
+                atomic_write_json(
+                    st_path, {
+                        'status': 'rejected',
+                        'reason': res.reason,
+                        'attempts': res.attempts,
+                        'attempt_reasons': res.attempt_reasons,
+                        'categories': cats
+                    })
                 continue
             lay = res.layout
             atomic_write_text(out / f'{lay.scene_id}.html', layout_html(lay, palette_seed))
             atomic_save_png(out / f'{lay.scene_id}.png', draw_layout_png(lay, palette_seed))
             atomic_write_json(out / f'{lay.scene_id}.json', lay.to_json())
             summ.kept += 1
-            atomic_write_json(st_path, {'status': 'done', 'reason': None, 'attempts': res.attempts,
-                                        'attempt_reasons': res.attempt_reasons,
-                                        'num_objects': len(lay.objects)})
+            atomic_write_json(
+                st_path, {
+                    'status': 'done',
+                    'reason': None,
+                    'attempts': res.attempts,
+                    'attempt_reasons': res.attempt_reasons,
+                    'num_objects': len(lay.objects)
+                })
         if hasattr(gen, 'stats'):
             summ.extra['generator_stats'] = dict(gen.stats)
         summ.extra['totals'] = self._totals('layout')
@@ -226,8 +245,11 @@ class NSSPipeline:
                     img = img.resize((lay.canvas_width, lay.canvas_height), Image.BICUBIC)
                 atomic_save_png(out / real_name(i), img)
                 summ.kept += 1
-                atomic_write_json(self._state('render', i), {'status': 'done', 'reason': None,
-                                                             'generated_size': list(orig)})
+                atomic_write_json(self._state('render', i), {
+                    'status': 'done',
+                    'reason': None,
+                    'generated_size': list(orig)
+                })
         summ.extra['totals'] = self._totals('render')
         return summ
 
@@ -253,9 +275,15 @@ class NSSPipeline:
                 image = np.asarray(im.convert('RGB'))
             if image.shape[:2] != (lay.canvas_height, lay.canvas_width):
                 summ.reject('image_size_mismatch')
-                atomic_write_json(self._state('masks', i), {'status': 'rejected', 'reason': 'image_size_mismatch'})
+                atomic_write_json(self._state('masks', i), {
+                    'status': 'rejected',
+                    'reason': 'image_size_mismatch'
+                })
                 continue
-            ctx = {'renderer': self.components.get('renderer'), 'render_seed': derive_seed(self.seed, 'render', i)}
+            ctx = {
+                'renderer': self.components.get('renderer'),
+                'render_seed': derive_seed(self.seed, 'render', i)
+            }
             try:
                 scores = scorer.score_scene(image, lay, ctx)
             except Exception as e:
@@ -268,7 +296,8 @@ class NSSPipeline:
             for j, reason in decisions:
                 summ.generated += 1
                 if reason is None:
-                    kept.append((j, scores['masks'][j], scores['clip_scores'][j], scores['mask_uncertainty'][j]))
+                    kept.append(
+                        (j, scores['masks'][j], scores['clip_scores'][j], scores['mask_uncertainty'][j]))
                 else:
                     rej[reason] += 1
                     summ.reject(reason)
@@ -280,12 +309,19 @@ class NSSPipeline:
             else:
                 scenes_empty += 1
                 status = 'no_objects_kept'
-            atomic_write_json(self._state('masks', i), {
-                'status': status, 'reason': None, 'objects_kept': len(kept),
-                'objects_rejected': dict(sorted(rej.items())),
-                'scores': [{'index': j, 'clip_score': round(float(scores['clip_scores'][j]), 6),
-                            'mask_uncertainty': round(float(scores['mask_uncertainty'][j]), 6),
-                            'decision': reason or 'kept'} for j, reason in decisions]})
+            atomic_write_json(
+                self._state('masks', i), {
+                    'status': status,
+                    'reason': None,
+                    'objects_kept': len(kept),
+                    'objects_rejected': dict(sorted(rej.items())),
+                    'scores': [{
+                        'index': j,
+                        'clip_score': round(float(scores['clip_scores'][j]), 6),
+                        'mask_uncertainty': round(float(scores['mask_uncertainty'][j]), 6),
+                        'decision': reason or 'kept'
+                    } for j, reason in decisions]
+                })
         summ.extra.update(scenes_written=scenes_written, scenes_without_kept_objects=scenes_empty,
                           clip_threshold=sel.clip_threshold, max_uncertainty=sel.max_uncertainty,
                           scorer=scorer.describe(), totals=self._totals('masks'))

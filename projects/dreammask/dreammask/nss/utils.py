@@ -7,7 +7,7 @@ from collections import Counter
 
 def derive_seed(seed: int, *keys) -> int:
     """A stable 31-bit seed for (global seed, stage, item...): identical across runs and resumes."""
-    h = hashlib.sha256(repr((int(seed),) + tuple(keys)).encode()).digest()
+    h = hashlib.sha256(repr((int(seed), ) + tuple(keys)).encode()).digest()
     return int.from_bytes(h[:4], 'little') & 0x7FFFFFFF
 
 
@@ -44,9 +44,15 @@ class StageSummary:
         self.rejected[reason] += n
 
     def to_dict(self) -> dict:
-        return {'stage': self.stage, 'generated': self.generated, 'kept': self.kept,
-                'rejected': dict(sorted(self.rejected.items())), 'rejected_total': sum(self.rejected.values()),
-                'skipped_already_done': self.skipped, **self.extra}
+        return {
+            'stage': self.stage,
+            'generated': self.generated,
+            'kept': self.kept,
+            'rejected': dict(sorted(self.rejected.items())),
+            'rejected_total': sum(self.rejected.values()),
+            'skipped_already_done': self.skipped,
+            **self.extra
+        }
 
     def line(self) -> str:
         rej = ', '.join(f'{k}={v}' for k, v in sorted(self.rejected.items())) or 'none'

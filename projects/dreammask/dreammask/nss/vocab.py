@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 # The 80 COCO *instance* category names (instances_train2017.json order), DreamMask's C_train for CNA.
-COCO_THING_NAMES = (
-    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat', 'traffic light',
-    'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
-    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee',
-    'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
-    'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple',
-    'sandwich', 'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch',
-    'potted plant', 'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard',
-    'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors',
-    'teddy bear', 'hair drier', 'toothbrush')
+COCO_THING_NAMES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
+                    'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat',
+                    'dog', 'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack',
+                    'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball',
+                    'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard', 'tennis racket',
+                    'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple',
+                    'sandwich', 'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair',
+                    'couch', 'potted plant', 'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse',
+                    'remote', 'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink',
+                    'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier',
+                    'toothbrush')
 
 _ARTICLES = re.compile(r'^(a|an|the|some)\s+')
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
@@ -47,6 +48,7 @@ def name_variants(norm: str) -> set[str]:
     def add(w):
         if w:
             out.add(pre + w)
+
     if last.endswith('ies') and len(last) > 4:
         add(last[:-3] + 'y')
     if last.endswith(('ses', 'xes', 'zes', 'ches', 'shes')):
@@ -140,8 +142,9 @@ def load_base_vocabulary(source=None, names: Sequence | None = None) -> Vocabula
         return Vocabulary(_coco_synonyms())
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f'base vocabulary file not found: {path}. Give a .txt (one category per line, '
-                                f'synonyms comma separated) or a COCO-style .json, or use base_vocabulary="coco".')
+        raise FileNotFoundError(
+            f'base vocabulary file not found: {path}. Give a .txt (one category per line, '
+            f'synonyms comma separated) or a COCO-style .json, or use base_vocabulary="coco".')
     if path.suffix == '.json':
         data = json.loads(path.read_text(encoding='utf-8'))
         if isinstance(data, dict):

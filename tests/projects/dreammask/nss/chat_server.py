@@ -9,14 +9,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def completion(content: str) -> dict:
-    return {'id': 'chatcmpl-test', 'object': 'chat.completion', 'model': 'test-model',
-            'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': content}, 'finish_reason': 'stop'}]}
+    return {
+        'id': 'chatcmpl-test',
+        'object': 'chat.completion',
+        'model': 'test-model',
+        'choices': [{
+            'index': 0,
+            'message': {
+                'role': 'assistant',
+                'content': content
+            },
+            'finish_reason': 'stop'
+        }]
+    }
 
 
 class ChatServer:
     """``script``: list of actions consumed one per request; when empty, ``default(request) -> action``.
 
-    Actions: ``('ok', content)``, ``('status', code)``, ``('raw', body_text)``, ``('sleep', seconds, content)``.
+    Actions: ``('ok', content)``, ``('status', code)``, ``('raw', body_text)``,
+    ``('sleep', seconds, content)``.
     Every request is recorded in ``requests`` as ``{'body', 'headers', 'path'}``.
     """
 
@@ -28,6 +40,7 @@ class ChatServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+
             def log_message(self, *a):
                 pass
 
@@ -92,7 +105,8 @@ def good_layout_html(names, width, height) -> str:
     divs = []
     for k, name in enumerate(names):
         x, y = (k % cols) * cw, (k // cols) * ch
-        divs.append(f'<div class="object" data-name="{name}" style="position:absolute; left:{x}px; top:{y}px; '
-                    f'width:{cw - 2}px; height:{ch - 2}px;"></div>')
-    return (f'<div class="canvas" style="position:relative; width:{width}px; height:{height}px;">\n'
-            + '\n'.join(divs) + '\n</div>')
+        divs.append(
+            f'<div class="object" data-name="{name}" style="position:absolute; left:{x}px; top:{y}px; '
+            f'width:{cw - 2}px; height:{ch - 2}px;"></div>')
+    return (f'<div class="canvas" style="position:relative; width:{width}px; height:{height}px;">\n' +
+            '\n'.join(divs) + '\n</div>')

@@ -57,8 +57,7 @@ def test_parse_category_list_top_k():
 
 def test_count_novel_counts_once_per_answer_merges_plurals_and_filters_base():
     base = Vocabulary([['truck'], ['person', 'man', 'men'], ['car']])
-    answers = [['hook', 'wheel', 'seat', 'person', 'wheel'],
-               ['hooks', 'wheels', 'road'],
+    answers = [['hook', 'wheel', 'seat', 'person', 'wheel'], ['hooks', 'wheels', 'road'],
                ['hook', 'road', 'men', 'cars', 'lamp']]
     novel, base_hits, rare = count_novel(answers, base, min_count=2)
     assert novel == [('hook', 3), ('road', 2), ('wheel', 2)]
@@ -69,18 +68,36 @@ def test_count_novel_counts_once_per_answer_merges_plurals_and_filters_base():
 def test_run_cna_retries_garbage_records_failures_and_resumes(tmp_path):
     base = Vocabulary([['truck'], ['person']])
     llm = ScriptedLLM([
-        '["hook", "wheel", "person"]',      # repeat 0
-        'garbage', '["hook", "road"]',      # repeat 1: one unparsable answer, then ok
-        {'error': 'llm_timeout'}, {'error': 'llm_timeout'}, {'error': 'llm_timeout'},  # repeat 2: gives up
-        '["wheels", "road", "seat"]',       # repeat 3
+        '["hook", "wheel", "person"]',  # repeat 0
+        'garbage',
+        '["hook", "road"]',  # repeat 1: one unparsable answer, then ok
+        {
+            'error': 'llm_timeout'
+        },
+        {
+            'error': 'llm_timeout'
+        },
+        {
+            'error': 'llm_timeout'
+        },  # repeat 2: gives up
+        '["wheels", "road", "seat"]',  # repeat 3
     ])
-    summ = run_cna(llm, base, tmp_path, n_repeat=4, top_k=30, min_count=2, max_attempts=3, show_progress=False)
+    summ = run_cna(llm, base, tmp_path, n_repeat=4, top_k=30, min_count=2, max_attempts=3,
+                   show_progress=False)
     assert len(llm.calls) == 7
     d = summ.to_dict()
     assert d['generated'] == 4 and d['kept'] == 3 and d['rejected'] == {'llm_timeout': 1}
     out = json.loads((tmp_path / 'novel_categories.json').read_text())
-    assert out['categories'] == [{'name': 'hook', 'count': 2}, {'name': 'road', 'count': 2},
-                                 {'name': 'wheel', 'count': 2}]
+    assert out['categories'] == [{
+        'name': 'hook',
+        'count': 2
+    }, {
+        'name': 'road',
+        'count': 2
+    }, {
+        'name': 'wheel',
+        'count': 2
+    }]
     assert out['filtered_as_base'] == [{'name': 'person', 'count': 1}]
     assert json.loads((tmp_path / 'base_categories.json').read_text())['num_categories'] == 2
     rec = json.loads((tmp_path / 'responses' / 'repeat_01.json').read_text())

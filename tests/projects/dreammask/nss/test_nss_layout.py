@@ -16,7 +16,8 @@ def div(name, x, y, w, h):
 
 
 def html(*divs):
-    return '<div class="canvas" style="position:relative; width:100px; height:100px;">' + ''.join(divs) + '</div>'
+    return '<div class="canvas" style="position:relative; width:100px; height:100px;">' + ''.join(
+        divs) + '</div>'
 
 
 def check(text):
@@ -25,7 +26,8 @@ def check(text):
 
 def test_good_html_parses_to_canonical_names():
     objs = check('```html\n' + html(div('Desks', 10, 50, 60, 30), div('plate', 20, 45, 10, 5)) + '\n```')
-    assert [(o.name, o.x, o.y, o.w, o.h) for o in objs] == [('table', 10, 50, 60, 30), ('plate', 20, 45, 10, 5)]
+    assert [(o.name, o.x, o.y, o.w, o.h) for o in objs] == [('table', 10, 50, 60, 30),
+                                                            ('plate', 20, 45, 10, 5)]
 
 
 def test_json_answer_parses():
@@ -41,7 +43,8 @@ def test_json_answer_parses():
     (html(div('cup', 5, 5, 0, 10)), 'zero_area'),
     (html(div('cup', 5, 5, 10, -4)), 'zero_area'),
     ('<div class="canvas"><p>no objects here</p></div>', 'malformed'),
-    ('<div class="object" data-name="cup" style="left:1px; top:x; width:3px; height:4px"></div>', 'malformed'),
+    ('<div class="object" data-name="cup" style="left:1px; top:x; width:3px; height:4px"></div>',
+     'malformed'),
     ('<div class="object" data-name="cup" style="left:1px; width:3px; height:4px"></div>', 'malformed'),
     ('{"objects": [{"name": "cup", "box": {"x": 1}', 'malformed'),
     ('{"objects": "none"}', 'malformed'),
@@ -62,7 +65,8 @@ def test_tolerance_clips_small_overhang():
 def test_llm_generator_retries_then_accepts():
     good = html(div('table', 10, 50, 60, 30), div('plate', 20, 45, 10, 5))
     llm = ScriptedLLM(['not html', html(div('ufo', 0, 0, 5, 5)), good])
-    res = LLMLayoutGenerator(llm, max_attempts=3).generate('scene_00003', ['table', 'plate'], 7, 100, 100, VOCAB)
+    res = LLMLayoutGenerator(llm, max_attempts=3).generate('scene_00003', ['table', 'plate'], 7, 100, 100,
+                                                           VOCAB)
     assert res.layout is not None and res.attempts == 3
     assert res.attempt_reasons == ['malformed', 'unknown_name']
     assert len({c['seed'] for c in llm.calls}) == 3  # a fresh seed per attempt
@@ -77,9 +81,10 @@ def test_llm_generator_gives_up_after_max_attempts_with_last_reason():
 
 
 RULES = dict(floor=dict(kind='stuff', region='bottom'), wall=dict(kind='stuff', region='top'),
-             table=dict(support=('floor',), size=(0.4, 0.5), aspect=(1.5, 2.0), instances=(1, 1)),
-             plate=dict(support=('table',), size=(0.08, 0.1), aspect=(1.5, 2.0), instances=(1, 1)),
-             cup=dict(support=('table', 'floor'), size=(0.08, 0.1), aspect=(0.8, 1.0), instances=(1, 2)))
+             table=dict(support=('floor', ), size=(0.4, 0.5), aspect=(1.5, 2.0), instances=(1, 1)),
+             plate=dict(support=('table', ), size=(0.08, 0.1), aspect=(1.5, 2.0),
+                        instances=(1, 1)), cup=dict(support=('table', 'floor'), size=(0.08, 0.1),
+                                                    aspect=(0.8, 1.0), instances=(1, 2)))
 
 
 def _iou(a, b):
@@ -129,6 +134,7 @@ def test_drawings():
     h = layout_html(lay)
     assert h.count('class="object"') == len(lay.objects) and 'width:128px; height:96px' in h
     # the HTML we write parses back to the same boxes
-    assert [(o['name'], o['x'], o['w']) for o in parse_layout_answer(h)] == [(o.name, o.x, o.w) for o in lay.objects]
+    assert [(o['name'], o['x'], o['w']) for o in parse_layout_answer(h)] == [(o.name, o.x, o.w)
+                                                                             for o in lay.objects]
     img = draw_layout_png(lay)
     assert img.size == (128, 96) and img.mode == 'RGB'

@@ -18,9 +18,11 @@ def test_transformers_local_llm_tiny_gpt2(tmp_path):
     words = ['<unk>', '<eos>', 'user', 'system', ':', 'ball', 'box', '<div', 'class="object"', '>', '</div>']
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token='<unk>'))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token='<unk>', eos_token='<eos>').save_pretrained(tmp_path)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_positions=512, n_embd=16, n_layer=1, n_head=2,
-                               bos_token_id=1, eos_token_id=1)).save_pretrained(tmp_path)
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token='<unk>',
+                            eos_token='<eos>').save_pretrained(tmp_path)
+    GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(words), n_positions=512, n_embd=16, n_layer=1, n_head=2, bos_token_id=1,
+                   eos_token_id=1)).save_pretrained(tmp_path)
     llm = TransformersLocalLLM(str(tmp_path), device='cpu', max_new_tokens=6, temperature=0.8)
     msgs = [{'role': 'user', 'content': 'ball box'}]
     a = llm.chat(msgs, seed=3)
@@ -44,21 +46,22 @@ def _tiny_gligen(path):
     (path / 'src').mkdir()
     (path / 'src' / 'vocab.json').write_text(json.dumps(vocab))
     (path / 'src' / 'merges.txt').write_text('#version: 0.2\n')
-    tok = CLIPTokenizer(str(path / 'src' / 'vocab.json'), str(path / 'src' / 'merges.txt'), model_max_length=16,
-                        pad_token='<|endoftext|>')
+    tok = CLIPTokenizer(str(path / 'src' / 'vocab.json'), str(path / 'src' / 'merges.txt'),
+                        model_max_length=16, pad_token='<|endoftext|>')
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
-        down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'), up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
-        cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4, attention_type='gated')
+    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
+                                out_channels=4, down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'),
+                                up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'), cross_attention_dim=16,
+                                attention_head_dim=4, norm_num_groups=4, attention_type='gated')
     vae = AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3, latent_channels=4,
                         down_block_types=['DownEncoderBlock2D'] * 2, up_block_types=['UpDecoderBlock2D'] * 2,
                         norm_num_groups=4, sample_size=16)
-    te = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=16,
-                                      intermediate_size=32, num_attention_heads=2, num_hidden_layers=1,
-                                      vocab_size=len(vocab), max_position_embeddings=16, projection_dim=16))
-    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', clip_sample=False,
-                          set_alpha_to_one=False)
+    te = CLIPTextModel(
+        CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=16, intermediate_size=32,
+                       num_attention_heads=2, num_hidden_layers=1, vocab_size=len(vocab),
+                       max_position_embeddings=16, projection_dim=16))
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
+                          clip_sample=False, set_alpha_to_one=False)
     StableDiffusionGLIGENPipeline(vae=vae, text_encoder=te, tokenizer=tok, unet=unet, scheduler=sched,
                                   safety_checker=None, feature_extractor=None,
                                   requires_safety_checker=False).save_pretrained(str(path / 'gligen'))
@@ -72,7 +75,9 @@ def test_gligen_renderer_tiny_random_pipeline(tmp_path):
     model_dir = _tiny_gligen(tmp_path)
     r = GLIGENRenderer(str(model_dir), device='cpu', num_inference_steps=2, height=32, width=32,
                        guidance_scale=2.0, prompt_template='{names}', negative_prompt='')
-    lay = Layout('scene_00000', 64, 48, [LayoutObject('ball', 5, 5, 20, 20), LayoutObject('box', 30, 20, 30, 28)])
+    lay = Layout('scene_00000', 64, 48,
+                 [LayoutObject('ball', 5, 5, 20, 20),
+                  LayoutObject('box', 30, 20, 30, 28)])
     prompt, phrases, boxes = r.grounding(lay)
     assert prompt == 'ball, box' and phrases == ['ball', 'box']
     assert np.allclose(boxes[1], [30 / 64, 20 / 48, 60 / 64, 48 / 48])

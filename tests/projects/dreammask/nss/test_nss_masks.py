@@ -5,8 +5,8 @@ import torch
 
 from projects.dreammask.dreammask.nss.errors import MissingModelError
 from projects.dreammask.dreammask.nss.layout import Layout, LayoutObject
-from projects.dreammask.dreammask.nss.masks import (SamBoxSegmenter, SamClipScorer, SelectionConfig, build_clip,
-                                                    build_sam, select_objects)
+from projects.dreammask.dreammask.nss.masks import (SamBoxSegmenter, SamClipScorer, SelectionConfig,
+                                                    build_clip, build_sam, select_objects)
 from projects.dreammask.dreammask.nss.masks.clip_score import ClipCropScorer
 
 
@@ -42,10 +42,12 @@ def test_sam_segmenter_one_embedding_per_scene_batched_boxes(tiny_sam, monkeypat
         def wrapped(*a, _orig=orig, _name=name, **k):
             calls[_name] += 1
             return _orig(*a, **k)
+
         monkeypatch.setattr(seg.predictor, name, wrapped)
-    boxes = np.array([[0, 0, 50, 40], [10, 10, 120, 90], [60, 5, 100, 30], [1, 50, 30, 95], [5, 5, 6, 6]], np.float32)
+    boxes = np.array([[0, 0, 50, 40], [10, 10, 120, 90], [60, 5, 100, 30], [1, 50, 30, 95], [5, 5, 6, 6]],
+                     np.float32)
     masks, scores = seg.segment(image(), boxes)
-    assert masks.shape == (5, 96, 128) and masks.dtype == bool and scores.shape == (5,)
+    assert masks.shape == (5, 96, 128) and masks.dtype == bool and scores.shape == (5, )
     assert calls == {'set_image': 1, 'predict_torch': 3}  # 5 boxes in chunks of 2
     # best-of-3: the returned score is the max of the multimask IoU predictions
     seg2 = SamBoxSegmenter(tiny_sam, box_batch_size=64)
@@ -60,7 +62,7 @@ def test_clip_crop_scorer_cosines_and_text_cache(tiny_clip):
     sc = ClipCropScorer(model, pre, tok, batch_size=2)
     boxes = np.array([[0, 0, 50, 40], [10, 10, 120, 90], [60, 5, 100, 30]], np.float32)
     s = sc.score(image(), boxes, ['ball', 'box', 'ball'])
-    assert s.shape == (3,) and np.all(np.abs(s) <= 1.0 + 1e-5)
+    assert s.shape == (3, ) and np.all(np.abs(s) <= 1.0 + 1e-5)
     assert set(sc._text_cache) == {'ball', 'box'}
     # cosine == manual computation
     crop = pre(__import__('PIL').Image.fromarray(image()).crop((0, 0, 50, 40)))[None]
@@ -74,7 +76,9 @@ def test_clip_crop_scorer_cosines_and_text_cache(tiny_clip):
 def test_sam_clip_scorer_end_to_end(tmp_path):
     scorer = SamClipScorer(sam=dict(model_type='tiny'), clip=dict(model='nss-tiny-vit', pretrained=None),
                            box_batch_size=4, clip_batch_size=4)
-    lay = Layout('scene_00000', 128, 96, [LayoutObject('ball', 5, 5, 40, 40), LayoutObject('sky', 0, 0, 128, 30)])
+    lay = Layout('scene_00000', 128, 96,
+                 [LayoutObject('ball', 5, 5, 40, 40),
+                  LayoutObject('sky', 0, 0, 128, 30)])
     out = scorer.score_scene(image(), lay)
     assert out['masks'].shape == (2, 96, 128)
     assert np.all((out['mask_uncertainty'] >= 0) & (out['mask_uncertainty'] <= 1))
@@ -88,17 +92,19 @@ def test_selection_thresholds_and_reasons():
     scores = dict(masks=masks, clip_scores=np.array([0.3, 0.25, 0.2, 0.9, 0.9]),
                   mask_uncertainty=np.array([0.1, 0.30, 0.1, 0.31, 0.0]))
     got = select_objects(scores, SelectionConfig())  # DreamMask defaults 0.25 / 0.30
-    assert got == [(0, None), (1, None), (2, 'low_clip_score'), (3, 'high_mask_uncertainty'), (4, 'empty_mask')]
+    assert got == [(0, None), (1, None), (2, 'low_clip_score'), (3, 'high_mask_uncertainty'),
+                   (4, 'empty_mask')]
 
 
 def test_missing_sam_checkpoint_names_path_and_download(tmp_path):
     p = tmp_path / 'sam_vit_h_4b8939.pth'
     with pytest.raises(MissingModelError) as e:
         build_sam(str(p), 'vit_h')
-    assert str(p) in str(e.value) and 'dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth' in str(e.value)
+    assert str(p) in str(e.value) and 'dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth' in str(
+        e.value)
     with pytest.raises(MissingModelError):
-        SamClipScorer(sam=dict(model_type='vit_b', checkpoint=str(p)), clip=dict(model='nss-tiny-vit',
-                                                                                 pretrained=None))
+        SamClipScorer(sam=dict(model_type='vit_b', checkpoint=str(p)),
+                      clip=dict(model='nss-tiny-vit', pretrained=None))
 
 
 def test_sam_checkpoint_is_loaded_weights_only(tmp_path, monkeypatch):
@@ -113,10 +119,11 @@ def test_sam_checkpoint_is_loaded_weights_only(tmp_path, monkeypatch):
     def spy(*a, **k):
         seen.update(k)
         return real_load(*a, **k)
+
     monkeypatch.setattr(torch, 'load', spy)
     from projects.dreammask.dreammask.nss.masks import sam as sam_mod
-    monkeypatch.setitem(segment_anything.sam_model_registry, 'vit_b', lambda checkpoint=None: build_sam(
-        model_type='tiny', tiny_cfg=dict(seed=5)))
+    monkeypatch.setitem(segment_anything.sam_model_registry, 'vit_b',
+                        lambda checkpoint=None: build_sam(model_type='tiny', tiny_cfg=dict(seed=5)))
     m = sam_mod.build_sam(str(ck), 'vit_b')
     assert seen.get('weights_only') is True
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), tiny.state_dict().values()))

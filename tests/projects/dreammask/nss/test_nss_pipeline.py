@@ -82,8 +82,8 @@ def test_toy_outputs_in_dreammask_format(toy_run):
     assert names <= toy_names
     # summary numbers add up: every scored object is kept or rejected with a reason
     m = summ['masks']
-    assert m['generated'] == m['kept'] + m['rejected_total'] and set(m['rejected']) <= {
-        'high_mask_uncertainty', 'low_clip_score', 'empty_mask'}
+    assert m['generated'] == m['kept'] + m['rejected_total'] and set(
+        m['rejected']) <= {'high_mask_uncertainty', 'low_clip_score', 'empty_mask'}
     assert json.loads((wd / 'summary' / 'masks.json').read_text())['kept'] == m['kept']
 
 
@@ -111,6 +111,7 @@ def test_interrupted_run_resumes_to_identical_files(toy_run, tmp_path, monkeypat
         if calls['n'] == 3:
             raise Crash()
         return real_write(*a, **k)
+
     import projects.dreammask.dreammask.nss.pipeline as pl
     monkeypatch.setattr(pl, 'write_processed_scene', crashing)
     with pytest.raises(Crash):
@@ -133,6 +134,7 @@ def test_crash_inside_a_file_write_leaves_no_partial_file(toy_run, tmp_path, mon
         if calls['n'] == 40:
             raise Crash()
         return real_replace(src, dst)
+
     monkeypatch.setattr(nss_io.os, 'replace', dying_replace)
     with pytest.raises(Crash):
         NSSPipeline(toy_cfg(), work_dir=str(wd)).run()
@@ -178,19 +180,21 @@ def test_llm_layouts_over_http_with_faults_and_key_never_written(tmp_path, monke
         state['n'] += 1
         n = state['n']
         if n == 1:
-            return ('status', 500)          # scene 0, retried by the backend
+            return ('status', 500)  # scene 0, retried by the backend
         if n == 3:
-            return ('ok', 'Sure! Here is a layout: <p>oops</p>')  # scene 1: malformed, retried by the generator
+            return ('ok', 'Sure! Here is a layout: <p>oops</p>'
+                    )  # scene 1: malformed, retried by the generator
         if n in (5, 6, 7):
-            return ('status', 502)          # scene 2 attempt 1: exhausts 2 backend retries
+            return ('status', 502)  # scene 2 attempt 1: exhausts 2 backend retries
         if n in (9, 10):
             return ('ok', '<div class="object" data-name="dragon" style="left:0px; top:0px; width:9px; '
-                          'height:9px"></div>')  # scene 3: unknown name on every attempt -> rejected
+                    'height:9px"></div>')  # scene 3: unknown name on every attempt -> rejected
         names = names_in_layout_prompt(body)
         return ('ok', good_layout_html(names, 128, 128))
+
     with ChatServer(default=respond) as srv:
-        llm = dict(type='OpenAICompatibleLLM', endpoint=srv.url, model='layout-model', api_key_env='NSS_TEST_KEY',
-                   max_retries=2, backoff=0.01, read_timeout=5.0)
+        llm = dict(type='OpenAICompatibleLLM', endpoint=srv.url, model='layout-model',
+                   api_key_env='NSS_TEST_KEY', max_retries=2, backoff=0.01, read_timeout=5.0)
         cfg = toy_cfg(num_scenes=5)
         cfg.layout.generator = dict(type='LLMLayoutGenerator', llm=llm, max_attempts=2)
         summ = NSSPipeline(cfg, work_dir=str(tmp_path / 'llm')).run()
@@ -208,9 +212,12 @@ def test_llm_layouts_over_http_with_faults_and_key_never_written(tmp_path, monke
 
 
 def test_cli_runs_toy_config(tmp_path):
-    r = subprocess.run([sys.executable, str(REPO / 'tools' / 'nss' / 'run.py'), str(TOY), '--work-dir',
-                        str(tmp_path / 'cli'), '--num-scenes', '3', '--no-progress', '--stages', 'all'],
-                       cwd=str(REPO), capture_output=True, text=True, timeout=120)
+    r = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools' / 'nss' / 'run.py'),
+        str(TOY), '--work-dir',
+        str(tmp_path / 'cli'), '--num-scenes', '3', '--no-progress', '--stages', 'all'
+    ], cwd=str(REPO), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert '[masks] generated=' in r.stdout
     assert len(list((tmp_path / 'cli' / 'layouts_dataset').glob('real_*.png'))) == 3
@@ -252,8 +259,9 @@ def test_missing_weights_fail_at_start_up_before_any_work(tmp_path):
     from projects.dreammask.dreammask.nss.errors import MissingModelError
     cfg = toy_cfg()
     ck = tmp_path / 'ckpt' / 'sam_vit_h_4b8939.pth'
-    cfg.masks.scorer = dict(type='SamClipScorer', sam=dict(model_type='vit_h', checkpoint=str(ck)),
-                            clip=dict(model='ViT-B-32', pretrained='openai', cache_dir=str(tmp_path / 'clip')))
+    cfg.masks.scorer = dict(
+        type='SamClipScorer', sam=dict(model_type='vit_h', checkpoint=str(ck)),
+        clip=dict(model='ViT-B-32', pretrained='openai', cache_dir=str(tmp_path / 'clip')))
     with pytest.raises(MissingModelError) as e:
         NSSPipeline(cfg, work_dir=str(tmp_path / 'w')).run()
     assert str(ck) in str(e.value) and 'wget' in str(e.value)

@@ -3,6 +3,8 @@ from .generators import LayoutResult, LLMLayoutGenerator, RuleBasedLayoutGenerat
 from .prompting import layout_messages, parse_layout_answer
 from .schema import Layout, LayoutObject, LayoutValidationError, validate_objects
 
-__all__ = ['Layout', 'LayoutObject', 'LayoutValidationError', 'validate_objects', 'layout_messages',
-           'parse_layout_answer', 'layout_html', 'draw_layout_png', 'name_color', 'LayoutResult',
-           'LLMLayoutGenerator', 'RuleBasedLayoutGenerator', 'sample_categories']
+__all__ = [
+    'Layout', 'LayoutObject', 'LayoutValidationError', 'validate_objects', 'layout_messages',
+    'parse_layout_answer', 'layout_html', 'draw_layout_png', 'name_color', 'LayoutResult',
+    'LLMLayoutGenerator', 'RuleBasedLayoutGenerator', 'sample_categories'
+]

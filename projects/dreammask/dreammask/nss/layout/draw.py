@@ -21,13 +21,14 @@ def name_color(name: str, seed: int = 0) -> tuple[int, int, int]:
 
 
 def layout_html(layout: Layout, palette_seed: int = 0) -> str:
-    lines = ['<!DOCTYPE html>', '<html><head><meta charset="utf-8">',
-             f'<title>{html.escape(layout.scene_id)}</title>', '<style>',
-             '.canvas{position:relative;border:1px solid #333;background:#fafafa;font:11px sans-serif}',
-             '.object{position:absolute;box-sizing:border-box;border:2px solid;overflow:hidden}', '</style>',
-             '</head><body>',
-             f'<div class="canvas" style="position:relative; width:{layout.canvas_width}px; '
-             f'height:{layout.canvas_height}px;">']
+    lines = [
+        '<!DOCTYPE html>', '<html><head><meta charset="utf-8">',
+        f'<title>{html.escape(layout.scene_id)}</title>', '<style>',
+        '.canvas{position:relative;border:1px solid #333;background:#fafafa;font:11px sans-serif}',
+        '.object{position:absolute;box-sizing:border-box;border:2px solid;overflow:hidden}', '</style>',
+        '</head><body>', f'<div class="canvas" style="position:relative; width:{layout.canvas_width}px; '
+        f'height:{layout.canvas_height}px;">'
+    ]
     for o in layout.objects:
         r, g, b = name_color(o.name, palette_seed)
         lines.append(f'  <div class="object" data-name="{html.escape(o.name, quote=True)}" '
@@ -47,7 +48,7 @@ def draw_layout_png(layout: Layout, palette_seed: int = 0) -> Image.Image:
         over = Image.new('RGBA', img.size, (0, 0, 0, 0))
         d = ImageDraw.Draw(over)
         x0, y0, x1, y1 = o.xyxy()
-        d.rectangle([x0, y0, x1 - 1, y1 - 1], fill=col + (70,), outline=col + (255,), width=lw)
+        d.rectangle([x0, y0, x1 - 1, y1 - 1], fill=col + (70, ), outline=col + (255, ), width=lw)
         d.text((x0 + 2 * lw, y0 + lw), o.name, fill=(0, 0, 0, 255))
         img = Image.alpha_composite(img, over)
     return img.convert('RGB')

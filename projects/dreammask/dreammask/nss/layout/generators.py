@@ -59,7 +59,8 @@ class LLMLayoutGenerator:
     """Ask an LLM for an HTML layout; parse, validate (names, canvas, area, markup); retry up to
     ``max_attempts`` times with a new per-attempt seed; then give up with the last reason."""
 
-    def __init__(self, llm, max_attempts: int = 3, tolerance: int = 0, min_size: int = 2, max_objects: int = 32):
+    def __init__(self, llm, max_attempts: int = 3, tolerance: int = 0, min_size: int = 2,
+                 max_objects: int = 32):
         self.llm = build(LLMS, llm)
         self.max_attempts = max_attempts
         self.tolerance = tolerance
@@ -80,7 +81,8 @@ class LLMLayoutGenerator:
                 text = self.llm.chat(msgs, seed=derive_seed(seed, 'attempt', a))
                 objs = validate_objects(parse_layout_answer(text), vocab, width, height, self.tolerance,
                                         self.min_size, self.max_objects)
-                res.layout = Layout(scene_id, width, height, objs, list(categories), type(self).__name__, seed)
+                res.layout = Layout(scene_id, width, height, objs, list(categories),
+                                    type(self).__name__, seed)
                 res.reason = None
                 return res
             except LLMError as e:
@@ -96,7 +98,7 @@ class LLMLayoutGenerator:
 
 
 # ------------------------------------------------------------------------------------------ rule-based
-DEFAULT_RULE = dict(kind='thing', support=('ground',), size=(0.12, 0.3), aspect=(0.6, 1.6), instances=(1, 2))
+DEFAULT_RULE = dict(kind='thing', support=('ground', ), size=(0.12, 0.3), aspect=(0.6, 1.6), instances=(1, 2))
 
 
 @LAYOUT_GENERATORS.register_module()
@@ -133,7 +135,7 @@ class RuleBasedLayoutGenerator:
     def rule(self, name: str) -> dict:
         r = {**self.default_rule, **self.rules.get(name, {})}
         if isinstance(r.get('support'), str):
-            r['support'] = (r['support'],)
+            r['support'] = (r['support'], )
         return r
 
     @staticmethod
@@ -148,9 +150,13 @@ class RuleBasedLayoutGenerator:
                  vocab: Vocabulary | None = None) -> LayoutResult:
         rng = np.random.default_rng(seed)
         W, H = width, height
-        tops = [c for c in categories if self.rule(c)['kind'] == 'stuff' and self.rule(c).get('region') == 'top']
-        bottoms = [c for c in categories
-                   if self.rule(c)['kind'] == 'stuff' and self.rule(c).get('region', 'bottom') == 'bottom']
+        tops = [
+            c for c in categories if self.rule(c)['kind'] == 'stuff' and self.rule(c).get('region') == 'top'
+        ]
+        bottoms = [
+            c for c in categories
+            if self.rule(c)['kind'] == 'stuff' and self.rule(c).get('region', 'bottom') == 'bottom'
+        ]
         things = [c for c in categories if self.rule(c)['kind'] != 'stuff']
         tops, bottoms = tops[:1], bottoms[:2]
         horizon = int(round(H * rng.uniform(*self.horizon))) if (tops or bottoms) else H // 2
@@ -213,12 +219,14 @@ class RuleBasedLayoutGenerator:
                 if not ok:
                     self.stats['placement_failed'] += 1
         for box, name, key_y, level in placed:
-            objects.append(((0, key_y), level, LayoutObject(name, box[0], box[1], box[2] - box[0], box[3] - box[1])))
+            objects.append(
+                ((0, key_y), level, LayoutObject(name, box[0], box[1], box[2] - box[0], box[3] - box[1])))
         objects.sort(key=lambda t: (t[0], t[1]))
         objs = [o for _, _, o in objects]
         if not objs:
             return LayoutResult(None, 'no_objects_placed', 1)
-        return LayoutResult(Layout(scene_id, W, H, objs, list(categories), type(self).__name__, seed), None, 1)
+        return LayoutResult(Layout(scene_id, W, H, objs, list(categories),
+                                   type(self).__name__, seed), None, 1)
 
     def _pick_support(self, supports, regions, placed, things, rng, W, H, horizon):
         """(support area xyxy for the contact line, level, depth key) or None."""

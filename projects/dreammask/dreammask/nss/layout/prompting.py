@@ -7,30 +7,38 @@ from html.parser import HTMLParser
 
 from .schema import MALFORMED, LayoutValidationError
 
-SYSTEM_PROMPT = ('You are a scene layout designer. You place objects on a canvas so that the scene is physically '
-                 'plausible and looks like a real photograph.')
+SYSTEM_PROMPT = (
+    'You are a scene layout designer. You place objects on a canvas so that the scene is physically '
+    'plausible and looks like a real photograph.')
 
-PROMPT = """Design the layout of a realistic photo on a {width}x{height} pixel canvas containing these categories:
-{names}
-
-Rules:
-- Every object rests on something that can support it: a plate on a table, a car on a road, a lamp on a desk or
-  the floor, a boat on water. Nothing floats in the air unless it flies (birds, kites, planes, clouds, sky).
-- Background regions (sky, wall, floor, grass, road, water ...) are large boxes spanning the canvas width.
-- Sizes and positions follow perspective: nearer objects are lower and larger; keep boxes inside the canvas.
-- Use each category at least once (you may repeat a category) and only categories from the list.
-
-Answer with raw HTML only, no explanation, in exactly this form (pixel units, integers):
-<div class="canvas" style="position:relative; width:{width}px; height:{height}px;">
-  <div class="object" data-name="CATEGORY" style="position:absolute; left:X px; top:Y px; width:W px; height:H px;"></div>
-  ...
-</div>"""
+PROMPT = (
+    'Design the layout of a realistic photo on a {width}x{height} pixel canvas containing these categories:\n'
+    '{names}\n\n'
+    'Rules:\n'
+    '- Every object rests on something that can support it: a plate on a table, a car on a road, a lamp\n'
+    '  on a desk or the floor, a boat on water. Nothing floats in the air unless it flies (birds, kites,\n'
+    '  planes, clouds, sky).\n'
+    '- Background regions (sky, wall, floor, grass, road, water ...) are large boxes spanning the canvas\n'
+    '  width.\n'
+    '- Sizes and positions follow perspective: nearer objects are lower and larger; keep boxes inside the\n'
+    '  canvas.\n'
+    '- Use each category at least once (you may repeat a category) and only categories from the list.\n\n'
+    'Answer with raw HTML only, no explanation, in exactly this form (pixel units, integers):\n'
+    '<div class="canvas" style="position:relative; width:{width}px; height:{height}px;">\n'
+    '  <div class="object" data-name="CATEGORY" '
+    'style="position:absolute; left:X px; top:Y px; width:W px; height:H px;"></div>\n'
+    '  ...\n'
+    '</div>')
 
 
 def layout_messages(names, width: int, height: int) -> list[dict]:
-    return [{'role': 'system', 'content': SYSTEM_PROMPT},
-            {'role': 'user', 'content': PROMPT.format(width=width, height=height,
-                                                      names='\n'.join(f'- {n}' for n in names))}]
+    return [{
+        'role': 'system',
+        'content': SYSTEM_PROMPT
+    }, {
+        'role': 'user',
+        'content': PROMPT.format(width=width, height=height, names='\n'.join(f'- {n}' for n in names))
+    }]
 
 
 _PX = re.compile(r'^\s*(-?\d+(?:\.\d+)?)\s*(?:px)?\s*$')
@@ -46,6 +54,7 @@ def _style(style: str) -> dict:
 
 
 class _ObjectParser(HTMLParser):
+
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.objects = []

@@ -15,6 +15,7 @@ TOO_MANY = 'too_many_objects'
 
 
 class LayoutValidationError(ValueError):
+
     def __init__(self, reason: str, detail: str = ''):
         self.reason = reason
         super().__init__(f'{reason}: {detail}' if detail else reason)
@@ -52,7 +53,11 @@ class Layout:
             'canvas_width': int(self.canvas_width),
             'canvas_height': int(self.canvas_height),
             'categories': list(self.categories),
-            'objects': [{'index': i, 'name': o.name, 'box': o.box()} for i, o in enumerate(self.objects)],
+            'objects': [{
+                'index': i,
+                'name': o.name,
+                'box': o.box()
+            } for i, o in enumerate(self.objects)],
             'layout_html': f'{self.scene_id}.html',
             'layout_image': f'{self.scene_id}.png',
             'real_image': f'real_{idx}.png',

@@ -4,5 +4,7 @@ from .openai_compatible import OpenAICompatibleLLM
 from .scripted import ScriptedLLM
 from .transformers_local import TransformersLocalLLM
 
-__all__ = ['LLMBackend', 'LLMError', 'LLMTimeout', 'LLMServerError', 'LLMRequestError', 'LLMBadResponse',
-           'call_with_retry', 'OpenAICompatibleLLM', 'TransformersLocalLLM', 'ScriptedLLM']
+__all__ = [
+    'LLMBackend', 'LLMError', 'LLMTimeout', 'LLMServerError', 'LLMRequestError', 'LLMBadResponse',
+    'call_with_retry', 'OpenAICompatibleLLM', 'TransformersLocalLLM', 'ScriptedLLM'
+]

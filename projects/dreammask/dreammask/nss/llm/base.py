@@ -18,11 +18,13 @@ class LLMError(RuntimeError):
 
 
 class LLMTimeout(LLMError):
+
     def __init__(self, detail=''):
         super().__init__('llm_timeout', detail)
 
 
 class LLMServerError(LLMError):
+
     def __init__(self, status: int, detail=''):
         self.status = status
         super().__init__(f'llm_http_{status}', detail)
@@ -38,6 +40,7 @@ class LLMRequestError(LLMError):
 
 
 class LLMBadResponse(LLMError):
+
     def __init__(self, detail=''):
         super().__init__('llm_bad_response', detail)
 
@@ -60,9 +63,10 @@ class LLMBackend:
         return {'type': type(self).__name__}
 
 
-def call_with_retry(fn: Callable[[], str], max_retries: int = 3, backoff: float = 1.0, backoff_factor: float = 2.0,
-                    max_backoff: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-                    logger: MMLogger | None = None, what: str = 'llm call') -> str:
+def call_with_retry(fn: Callable[[], str], max_retries: int = 3, backoff: float = 1.0,
+                    backoff_factor: float = 2.0, max_backoff: float = 30.0,
+                    sleep: Callable[[float], None] = time.sleep, logger: MMLogger | None = None,
+                    what: str = 'llm call') -> str:
     """Run ``fn``; on a retryable :class:`LLMError` wait ``backoff * factor**k`` (capped) and try again.
 
     At most ``1 + max_retries`` attempts; the last error is re-raised. Non-retryable errors raise at once.
@@ -74,7 +78,7 @@ def call_with_retry(fn: Callable[[], str], max_retries: int = 3, backoff: float 
         except LLMError as e:
             if not e.retryable or attempt >= max_retries:
                 raise
-            delay = min(max_backoff, backoff * (backoff_factor ** attempt))
+            delay = min(max_backoff, backoff * (backoff_factor**attempt))
             if logger is not None:
                 logger.warning(f'{what}: {e.reason} (attempt {attempt + 1}/{max_retries + 1}); '
                                f'retrying in {delay:.2f}s')

@@ -43,9 +43,10 @@ class OpenAICompatibleLLM(LLMBackend):
         self.model = model
         self.api_key_env = api_key_env
         if api_key_env and require_api_key and not os.environ.get(api_key_env):
-            raise RuntimeError(f'OpenAICompatibleLLM: environment variable {api_key_env} is not set. Export your '
-                               f'API key there (it is never read from the config), or set api_key_env=None '
-                               f'for a local server without authentication.')
+            raise RuntimeError(
+                f'OpenAICompatibleLLM: environment variable {api_key_env} is not set. Export your '
+                f'API key there (it is never read from the config), or set api_key_env=None '
+                f'for a local server without authentication.')
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = (connect_timeout, read_timeout)
@@ -58,8 +59,13 @@ class OpenAICompatibleLLM(LLMBackend):
         self._session = None
 
     def describe(self) -> dict:
-        return {'type': type(self).__name__, 'endpoint': self.endpoint, 'model': self.model,
-                'temperature': self.temperature, 'api_key_env': self.api_key_env}
+        return {
+            'type': type(self).__name__,
+            'endpoint': self.endpoint,
+            'model': self.model,
+            'temperature': self.temperature,
+            'api_key_env': self.api_key_env
+        }
 
     def _scrub(self, text: str) -> str:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None

@@ -22,9 +22,10 @@ class TransformersLocalLLM(LLMBackend):
 
     def __init__(self, model_path: str, device: str = 'auto', torch_dtype: str = 'auto',
                  max_new_tokens: int = 1024, temperature: float = 0.7, top_p: float = 0.95):
-        require_path(model_path, 'TransformersLocalLLM model directory',
-                     'Download an instruct model once with `huggingface-cli download <repo> --local-dir '
-                     '<dir>` on a machine with internet and set llm.model_path to <dir>.', is_dir=True)
+        require_path(
+            model_path, 'TransformersLocalLLM model directory',
+            'Download an instruct model once with `huggingface-cli download <repo> --local-dir '
+            '<dir>` on a machine with internet and set llm.model_path to <dir>.', is_dir=True)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         self.model_path = str(model_path)
@@ -44,7 +45,8 @@ class TransformersLocalLLM(LLMBackend):
 
     def _prompt(self, messages) -> str:
         if getattr(self.tokenizer, 'chat_template', None):
-            return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                                      add_generation_prompt=True)
         return '\n'.join(f"{m['role']}: {m['content']}" for m in messages) + '\nassistant:'
 
     def chat(self, messages: Sequence[dict], seed: int | None = None) -> str:

@@ -12,13 +12,26 @@ from ..errors import MissingModelError
 TINY_CLIP_NAME = 'nss-tiny-vit'
 TINY_CLIP_CFG = {
     'embed_dim': 32,
-    'vision_cfg': {'image_size': 32, 'layers': 1, 'width': 32, 'head_width': 16, 'patch_size': 16},
-    'text_cfg': {'context_length': 16, 'vocab_size': 49408, 'width': 32, 'heads': 2, 'layers': 1},
+    'vision_cfg': {
+        'image_size': 32,
+        'layers': 1,
+        'width': 32,
+        'head_width': 16,
+        'patch_size': 16
+    },
+    'text_cfg': {
+        'context_length': 16,
+        'vocab_size': 49408,
+        'width': 32,
+        'heads': 2,
+        'layers': 1
+    },
 }
-CLIP_HOW = ("Fetch the weights once on a machine with internet: `python -c \"import open_clip; "
-            "open_clip.create_model('ViT-B-32', pretrained='openai', cache_dir='<dir>')\"`, copy <dir> here and "
-            "set masks.clip.cache_dir=<dir>; or download the .pt/.bin/.safetensors file and set "
-            "masks.clip.pretrained to its path.")
+CLIP_HOW = (
+    "Fetch the weights once on a machine with internet: `python -c \"import open_clip; "
+    "open_clip.create_model('ViT-B-32', pretrained='openai', cache_dir='<dir>')\"`, copy <dir> here and "
+    "set masks.clip.cache_dir=<dir>; or download the .pt/.bin/.safetensors file and set "
+    "masks.clip.pretrained to its path.")
 
 
 def register_tiny_clip():
@@ -47,8 +60,8 @@ def build_clip(model: str = 'ViT-B-32', pretrained: str | None = 'openai', cache
     if pretrained is None:
         raise ValueError('build_clip: pretrained weights are required for a real CLIP scorer '
                          f'(use model={TINY_CLIP_NAME!r} for the random toy model). {CLIP_HOW}')
-    looks_like_path = any(s in str(pretrained) for s in ('/', '\\')) or Path(str(pretrained)).suffix in (
-        '.pt', '.pth', '.bin', '.safetensors')
+    looks_like_path = any(s in str(pretrained) for s in ('/', '\\')) or Path(
+        str(pretrained)).suffix in ('.pt', '.pth', '.bin', '.safetensors')
     if looks_like_path and not Path(pretrained).is_file():
         raise MissingModelError(f'CLIP {model} weights', pretrained, CLIP_HOW)
     if not looks_like_path:
@@ -67,7 +80,8 @@ def build_clip(model: str = 'ViT-B-32', pretrained: str | None = 'openai', cache
 
 class ClipCropScorer:
     """cos(CLIP(image crop), CLIP(text)) per box; text = ``prompt.format(name)`` (default: the raw name, as
-    DreamMask's selection script). Crops are encoded in batches of ``batch_size``; text features are cached."""
+    DreamMask's selection script). Crops are encoded in batches of ``batch_size``; text features are
+    cached."""
 
     def __init__(self, model, preprocess, tokenizer, prompt: str = '{}', batch_size: int = 64,
                  device: str = 'cpu'):
@@ -91,7 +105,7 @@ class ClipCropScorer:
     @torch.no_grad()
     def score(self, image: np.ndarray, boxes_xyxy: np.ndarray, names: list[str]) -> np.ndarray:
         if len(names) == 0:
-            return np.zeros((0,), np.float32)
+            return np.zeros((0, ), np.float32)
         pil = Image.fromarray(image)
         h, w = image.shape[:2]
         crops = []

@@ -16,8 +16,8 @@ SAM_URLS = {
 TINY_SAM = dict(img_size=64, patch_size=16, embed_dim=32, depth=1, num_heads=2, prompt_dim=32, window_size=4)
 
 
-def build_tiny_sam(img_size=64, patch_size=16, embed_dim=32, depth=1, num_heads=2, prompt_dim=32, window_size=4,
-                   seed=0):
+def build_tiny_sam(img_size=64, patch_size=16, embed_dim=32, depth=1, num_heads=2, prompt_dim=32,
+                   window_size=4, seed=0):
     """A randomly initialised miniature SAM (same classes as the real one) for tests and toy runs."""
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
     g = torch.random.fork_rng()
@@ -25,16 +25,16 @@ def build_tiny_sam(img_size=64, patch_size=16, embed_dim=32, depth=1, num_heads=
         torch.manual_seed(seed)
         emb = img_size // patch_size
         sam = Sam(
-            image_encoder=ImageEncoderViT(
-                img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
-                mlp_ratio=2, out_chans=prompt_dim, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-                use_rel_pos=True, window_size=window_size, global_attn_indexes=[depth - 1]),
+            image_encoder=ImageEncoderViT(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim,
+                                          depth=depth, num_heads=num_heads, mlp_ratio=2, out_chans=prompt_dim,
+                                          qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm,
+                                                                            eps=1e-6), use_rel_pos=True,
+                                          window_size=window_size, global_attn_indexes=[depth - 1]),
             prompt_encoder=PromptEncoder(embed_dim=prompt_dim, image_embedding_size=(emb, emb),
                                          input_image_size=(img_size, img_size), mask_in_chans=4),
             mask_decoder=MaskDecoder(
-                num_multimask_outputs=3,
-                transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim, mlp_dim=2 * prompt_dim,
-                                              num_heads=2),
+                num_multimask_outputs=3, transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim,
+                                                                       mlp_dim=2 * prompt_dim, num_heads=2),
                 transformer_dim=prompt_dim, iou_head_depth=2, iou_head_hidden_dim=prompt_dim),
             pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
     return sam.eval()
@@ -48,9 +48,10 @@ def build_sam(checkpoint: str | None = None, model_type: str = 'vit_h', tiny_cfg
         return build_tiny_sam(**{**TINY_SAM, **(tiny_cfg or {})}).to(device)
     if model_type not in SAM_URLS:
         raise ValueError(f'unknown SAM model_type {model_type!r}; choose vit_h, vit_l, vit_b or tiny')
-    require_path(checkpoint, f'SAM {model_type} checkpoint',
-                 f'Download it once with `wget {SAM_URLS[model_type]}` and set masks.sam.checkpoint to the file.',
-                 is_dir=False)
+    require_path(
+        checkpoint, f'SAM {model_type} checkpoint',
+        f'Download it once with `wget {SAM_URLS[model_type]}` and set masks.sam.checkpoint to the file.',
+        is_dir=False)
     from segment_anything import sam_model_registry
     sam = sam_model_registry[model_type](checkpoint=None)
     state = torch.load(checkpoint, map_location='cpu', weights_only=True)
@@ -74,7 +75,7 @@ class SamBoxSegmenter:
         n = len(boxes_xyxy)
         h, w = image.shape[:2]
         if n == 0:
-            return np.zeros((0, h, w), bool), np.zeros((0,), np.float32)
+            return np.zeros((0, h, w), bool), np.zeros((0, ), np.float32)
         self.predictor.set_image(image, image_format='RGB')
         device = self.predictor.device
         masks_out, scores_out = [], []

@@ -33,14 +33,18 @@ class SamClipScorer:
     def __init__(self, sam: dict, clip: dict, device: str = 'cpu', box_batch_size: int = 64,
                  clip_batch_size: int = 64, seed: int = 0):
         sam = dict(sam)
-        self.segmenter = SamBoxSegmenter(build_sam(sam.get('checkpoint'), sam.get('model_type', 'vit_h'),
-                                                   sam.get('tiny_cfg'), device=device), box_batch_size)
+        self.segmenter = SamBoxSegmenter(
+            build_sam(sam.get('checkpoint'), sam.get('model_type', 'vit_h'), sam.get('tiny_cfg'),
+                      device=device), box_batch_size)
         clip = dict(clip)
         prompt = clip.pop('prompt', '{}')
         model, pre, tok = build_clip(device=device, seed=seed, **clip)
         self.clip = ClipCropScorer(model, pre, tok, prompt=prompt, batch_size=clip_batch_size, device=device)
-        self.desc = {'type': type(self).__name__, 'sam': sam.get('model_type', 'vit_h'),
-                     'clip': clip.get('model', 'ViT-B-32')}
+        self.desc = {
+            'type': type(self).__name__,
+            'sam': sam.get('model_type', 'vit_h'),
+            'clip': clip.get('model', 'ViT-B-32')
+        }
 
     def describe(self):
         return self.desc
@@ -68,7 +72,10 @@ class ProceduralOracleScorer:
         self.min_visible_px = min_visible_px
 
     def describe(self):
-        return {'type': type(self).__name__, 'note': 'toy oracle: renderer masks, occlusion-based uncertainty'}
+        return {
+            'type': type(self).__name__,
+            'note': 'toy oracle: renderer masks, occlusion-based uncertainty'
+        }
 
     def score_scene(self, image: np.ndarray, layout, context: dict | None = None) -> dict:
         from ..render.procedural import ProceduralRenderer, visible_masks

@@ -24,8 +24,11 @@ def scene_record(layout, real_image: str, objects: list[dict]) -> dict:
     }
 
 
-def write_processed_scene(root, layout, image_png: bytes, kept: list[tuple[int, np.ndarray, float, float]]) -> dict:
-    """``kept``: ``(layout object index, mask H×W bool, clip_score, mask_uncertainty)``. Returns the record."""
+def write_processed_scene(root, layout, image_png: bytes, kept: list[tuple[int, np.ndarray, float,
+                                                                           float]]) -> dict:
+    """``kept``: ``(layout object index, mask H×W bool, clip_score, mask_uncertainty)``.
+
+    Returns the scene record."""
     root = Path(root)
     idx = layout.scene_id.split('_')[-1]
     real = f'images/real_{idx}.png'
@@ -35,8 +38,14 @@ def write_processed_scene(root, layout, image_png: bytes, kept: list[tuple[int, 
         o = layout.objects[i]
         mpath = f'masks/{layout.scene_id}_obj_{i:02d}.png'
         atomic_save_png(root / mpath, (np.asarray(mask, bool).astype(np.uint8) * 255))
-        objects.append({'index': int(i), 'name': o.name, 'box': o.box(), 'mask_path': mpath,
-                        'clip_score': round(float(clip_score), 6), 'mask_uncertainty': round(float(unc), 6)})
+        objects.append({
+            'index': int(i),
+            'name': o.name,
+            'box': o.box(),
+            'mask_path': mpath,
+            'clip_score': round(float(clip_score), 6),
+            'mask_uncertainty': round(float(unc), 6)
+        })
     rec = scene_record(layout, real, objects)
     atomic_write_json(root / f'{layout.scene_id}.json', rec)
     return rec

@@ -9,6 +9,7 @@ from ..layout.schema import Layout
 
 
 class RenderError(RuntimeError):
+
     def __init__(self, reason: str, detail: str = ''):
         self.reason = reason
         super().__init__(f'{reason}: {detail}' if detail else reason)

@@ -24,7 +24,8 @@ class ExternalImagesRenderer(LayoutToImage):
     def render_batch(self, layouts, seeds):
         out = []
         for lay in layouts:
-            p = Path(self.image_dir) / self.pattern.format(idx=lay.scene_id.split('_')[-1], scene_id=lay.scene_id)
+            p = Path(self.image_dir) / self.pattern.format(idx=lay.scene_id.split('_')[-1],
+                                                           scene_id=lay.scene_id)
             if not p.is_file():
                 out.append(RenderError('missing_image', str(p)))
                 continue

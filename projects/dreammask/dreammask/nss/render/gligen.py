@@ -15,7 +15,8 @@ HOW_TO_GET = ('Download a diffusers GLIGEN checkpoint once on a machine with int
 @RENDERERS.register_module()
 class GLIGENRenderer(LayoutToImage):
     """Args:
-        model_dir: diffusers pipeline folder (``model_index.json``, ``unet/``, ``vae/``, ``text_encoder/`` ...).
+        model_dir: diffusers pipeline folder (``model_index.json``, ``unet/``, ``vae/``, ``text_encoder/``
+            ...).
         device: ``'cuda'`` (default) or ``'cpu'``; dtype ``'float16'`` on GPU.
         height, width: generation size (SD-1.x GLIGEN: 512); the pipeline resizes to the layout canvas.
         prompt_template: caption built from the layout's names (``{names}`` = comma-separated unique names).
@@ -25,9 +26,10 @@ class GLIGENRenderer(LayoutToImage):
         scheduled_sampling_beta: fraction of denoising steps with grounding (GLIGEN paper's beta).
     """
 
-    def __init__(self, model_dir: str, device: str = 'cuda', dtype: str = 'float16', num_inference_steps: int = 50,
-                 guidance_scale: float = 7.5, scheduled_sampling_beta: float = 1.0, height: int = 512,
-                 width: int = 512, batch_size: int = 4, images_per_scene: int = 1,
+    def __init__(self, model_dir: str, device: str = 'cuda', dtype: str = 'float16',
+                 num_inference_steps: int = 50, guidance_scale: float = 7.5,
+                 scheduled_sampling_beta: float = 1.0, height: int = 512, width: int = 512,
+                 batch_size: int = 4, images_per_scene: int = 1,
                  prompt_template: str = 'a realistic photo of {names}, high quality, detailed',
                  negative_prompt: str = 'low quality, blurry, cartoon, text, watermark', max_objs: int = 30,
                  enable_attention_slicing: bool = False):
@@ -76,8 +78,9 @@ class GLIGENRenderer(LayoutToImage):
             g = torch.Generator(gen_device).manual_seed(int(seed))
             try:
                 res = self.pipe(prompt=prompt, gligen_phrases=phrases, gligen_boxes=boxes,
-                                negative_prompt=self.negative_prompt, num_images_per_prompt=self.images_per_scene,
-                                generator=g, output_type='pil', **self.kw)
+                                negative_prompt=self.negative_prompt,
+                                num_images_per_prompt=self.images_per_scene, generator=g, output_type='pil',
+                                **self.kw)
                 out.append(to_rgb(res.images[0]))
             except torch.cuda.OutOfMemoryError as e:  # pragma: no cover - GPU only
                 torch.cuda.empty_cache()

@@ -26,7 +26,7 @@ try:  # reuse ToyScenes' class -> appearance definitions (single source of truth
     from ovseg.datasets import toy_scenes as _toy
     _TOY = {}
     for _c in _toy.CLASSES:
-        for _s in (_c.name,) + tuple(_c.synonyms):
+        for _s in (_c.name, ) + tuple(_c.synonyms):
             _TOY.setdefault(normalize_name(_s), _c)
 except Exception:  # pragma: no cover - ToyScenes unavailable: hash palette only
     _toy, _TOY = None, {}
@@ -89,8 +89,11 @@ class ProceduralRenderer(LayoutToImage):
         self.batch_size = batch_size
 
     def describe(self):
-        return {'type': type(self).__name__, 'palette_seed': self.palette_seed,
-                'toy_scenes_appearance': _toy is not None}
+        return {
+            'type': type(self).__name__,
+            'palette_seed': self.palette_seed,
+            'toy_scenes_appearance': _toy is not None
+        }
 
     def appearance(self, name: str) -> Appearance:
         return Appearance(name, self.stuff_names, self.palette_seed)
@@ -113,9 +116,11 @@ class ProceduralRenderer(LayoutToImage):
             else:
                 angle = rng.uniform(-self.max_angle, self.max_angle)
                 m = _shape_mask(app.kind, o, h, w, angle)
-                color = np.clip(np.array(app.color) + rng.integers(-15, 16, size=3), 0, 255).astype(np.float32)
+                color = np.clip(np.array(app.color) + rng.integers(-15, 16, size=3), 0,
+                                255).astype(np.float32)
                 cx, cy, r = o.x + o.w / 2, o.y + o.h / 2, max(1.0, min(o.w, o.h) / 2)
-                shade = 1.05 - 0.25 * np.clip(np.hypot(xx - cx + 0.3 * r, yy - cy + 0.3 * r) / (1.6 * r), 0, 1)
+                shade = 1.05 - 0.25 * np.clip(
+                    np.hypot(xx - cx + 0.3 * r, yy - cy + 0.3 * r) / (1.6 * r), 0, 1)
                 img[m] = color * shade[m][:, None]
             masks.append(m)
         return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8)), masks
