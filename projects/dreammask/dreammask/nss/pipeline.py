@@ -114,7 +114,7 @@ class NSSPipeline:
         if n_tmp:
             self.logger.info(f'removed {n_tmp} temporary file(s) left by an interrupted run')
         self.build_components(stages)
-        self.cfg.dump(str(self.work_dir / 'config.py'))
+        atomic_write_text(self.work_dir / 'config.py', self.cfg.pretty_text)
         summaries = {}
         for s in stages:
             t0 = time.time()
