@@ -10,7 +10,7 @@ import torch
 from ovseg.models.utils.checkpoint_convert import (UnsafeCheckpointError, convert_fcclip_state_dict,
                                                    convert_key, extract_state_dict, safe_load_checkpoint)
 
-REF = Path('/work/shared/reference')
+REF = Path(__file__).resolve().parents[1] / 'data' / 'fcclip_keys'
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'model_converters' / 'fcclip_to_ovseg.py'
 

@@ -212,7 +212,7 @@ def test_real_architectures_build_random_and_report_channels():
 
 def _assert_matches_official(bb, keys_file):
     """Names and shapes of ``backbone.clip_model.*`` equal the official FC-CLIP state dict (if available)."""
-    path = os.path.join('/work/shared/reference', keys_file)
+    path = os.path.join(os.path.dirname(__file__), '..', '..', 'data', 'fcclip_keys', keys_file)
     if not os.path.isfile(path):
         pytest.skip(f'{path} not available')
     ref = {}
