@@ -1,4 +1,4 @@
-"""Seeded random panoptic GT / prediction pairs that exercise every panopticapi rule, written in its format."""
+"""Seeded random panoptic GT / prediction pairs exercising every panopticapi rule, written in its format."""
 from __future__ import annotations
 
 import json
@@ -42,8 +42,13 @@ def make_case(rng: np.random.Generator, h: int = 36, w: int = 48):
     for sid in present:
         k = int(np.flatnonzero(ids == sid)[0])
         cat = int(cats[k])
-        segs.append({'id': sid, 'category_id': CATEGORY_IDS[cat], 'iscrowd': int(IS_THING[cat] and rng.random() < 0.25),
-                     'area': int((gt == sid).sum()), 'bbox': [0, 0, 1, 1]})
+        segs.append({
+            'id': sid,
+            'category_id': CATEGORY_IDS[cat],
+            'iscrowd': int(IS_THING[cat] and rng.random() < 0.25),
+            'area': int((gt == sid).sum()),
+            'bbox': [0, 0, 1, 1]
+        })
     # several crowd segments of one category (last one wins in panopticapi)
     thing_segs = [s for s in segs if s['category_id'] in CATEGORY_IDS[:5]]
     if len(thing_segs) >= 2 and rng.random() < 0.5:
@@ -56,8 +61,13 @@ def make_case(rng: np.random.Generator, h: int = 36, w: int = 48):
     if len(segs) > 2 and rng.random() < 0.5:  # a GT id in the PNG missing from the JSON (not VOID!)
         segs.pop(int(rng.integers(0, len(segs))))
     if rng.random() < 0.3:  # a JSON segment absent from the PNG: a false negative
-        segs.append({'id': int(ids[-1]), 'category_id': CATEGORY_IDS[int(cats[-1])], 'iscrowd': 0, 'area': 17,
-                     'bbox': [0, 0, 1, 1]})
+        segs.append({
+            'id': int(ids[-1]),
+            'category_id': CATEGORY_IDS[int(cats[-1])],
+            'iscrowd': 0,
+            'area': 17,
+            'bbox': [0, 0, 1, 1]
+        })
     rng.shuffle(segs)
 
     # --- prediction: GT relabelled and perturbed.
@@ -94,7 +104,7 @@ def make_case(rng: np.random.Generator, h: int = 36, w: int = 48):
         if len(ys):
             pid = int(pids[j])
             j += 1
-            pred[ys[: max(1, len(ys) * 3 // 4)], xs[: max(1, len(ys) * 3 // 4)]] = pid
+            pred[ys[:max(1, len(ys) * 3 // 4)], xs[:max(1, len(ys) * 3 // 4)]] = pid
             pcat[pid] = c['category_id']
     if (gt == 0).any() and rng.random() < 0.6:  # a prediction mostly on VOID
         ys, xs = np.nonzero(gt == 0)
@@ -117,8 +127,12 @@ def make_dataset(seed: int = 0, num_images: int = 30, h: int = 36, w: int = 48):
 
 def write_panopticapi_format(root: str, cases) -> dict[str, str]:
     """Write GT/pred PNG folders and JSONs; return their paths."""
-    paths = {'gt_json': osp.join(root, 'gt.json'), 'pred_json': osp.join(root, 'pred.json'),
-             'gt_folder': osp.join(root, 'gt'), 'pred_folder': osp.join(root, 'pred')}
+    paths = {
+        'gt_json': osp.join(root, 'gt.json'),
+        'pred_json': osp.join(root, 'pred.json'),
+        'gt_folder': osp.join(root, 'gt'),
+        'pred_folder': osp.join(root, 'pred')
+    }
     os.makedirs(paths['gt_folder'], exist_ok=True)
     os.makedirs(paths['pred_folder'], exist_ok=True)
     cats = [{'id': c, 'name': n, 'isthing': int(t)} for c, n, t in zip(CATEGORY_IDS, CLASSES, IS_THING)]
@@ -127,7 +141,12 @@ def write_panopticapi_format(root: str, cases) -> dict[str, str]:
         name = f'img{i:04d}.png'
         Image.fromarray(id2rgb(gt)).save(osp.join(paths['gt_folder'], name))
         Image.fromarray(id2rgb(pred)).save(osp.join(paths['pred_folder'], name))
-        images.append({'id': 100 + i, 'file_name': f'img{i:04d}.jpg', 'height': gt.shape[0], 'width': gt.shape[1]})
+        images.append({
+            'id': 100 + i,
+            'file_name': f'img{i:04d}.jpg',
+            'height': gt.shape[0],
+            'width': gt.shape[1]
+        })
         gt_anns.append({'image_id': 100 + i, 'file_name': name, 'segments_info': segs})
         pred_anns.append({'image_id': 100 + i, 'file_name': name, 'segments_info': psegs})
     with open(paths['gt_json'], 'w') as f:

@@ -1,4 +1,4 @@
-"""PanopticMetric / SemSegMetric / InstanceMaskAPMetric against panopticapi, the two mIoU formulas, COCOeval."""
+"""PanopticMetric / SemSegMetric / InstanceMaskAPMetric vs panopticapi, the two mIoU formulas, COCOeval."""
 import contextlib
 import io
 import json
@@ -27,11 +27,18 @@ def _contiguous(segs):
 def _samples(cases):
     out = []
     for i, (gt, segs, pred, psegs) in enumerate(cases):
-        out.append({'img_id': 100 + i, 'img_path': f'/data/img{i:04d}.jpg',
-                    'gt_panoptic_seg': {'data': torch.from_numpy(gt)[None]},
-                    'segments_info': _contiguous(segs),
-                    'pred_panoptic_seg': {'data': torch.from_numpy(pred)[None]},
-                    'pred_segments_info': _contiguous(psegs)})
+        out.append({
+            'img_id': 100 + i,
+            'img_path': f'/data/img{i:04d}.jpg',
+            'gt_panoptic_seg': {
+                'data': torch.from_numpy(gt)[None]
+            },
+            'segments_info': _contiguous(segs),
+            'pred_panoptic_seg': {
+                'data': torch.from_numpy(pred)[None]
+            },
+            'pred_segments_info': _contiguous(psegs)
+        })
     return out
 
 
@@ -103,7 +110,8 @@ def _confusion_d2(preds, gts, n, ignore=255):
     for p, g in zip(preds, gts):
         g = g.copy()
         g[g == ignore] = n
-        conf += np.bincount((n + 1) * p.reshape(-1) + g.reshape(-1), minlength=(n + 1) ** 2).reshape(n + 1, n + 1)
+        conf += np.bincount((n + 1) * p.reshape(-1) + g.reshape(-1),
+                            minlength=(n + 1)**2).reshape(n + 1, n + 1)
     return conf
 
 
@@ -120,10 +128,13 @@ def detectron2_formula(preds, gts, n):
     union = pos_gt + pos_pred - tp
     iou_valid = np.logical_and(acc_valid, union > 0)
     iou[iou_valid] = tp[iou_valid] / union[iou_valid]
-    return {'mIoU': 100 * np.sum(iou[iou_valid]) / np.sum(iou_valid),
-            'fwIoU': 100 * np.sum(iou[iou_valid] * class_weights[iou_valid]),
-            'mACC': 100 * np.sum(acc[acc_valid]) / np.sum(acc_valid), 'pACC': 100 * np.sum(tp) / np.sum(pos_gt),
-            'iou': 100 * iou}
+    return {
+        'mIoU': 100 * np.sum(iou[iou_valid]) / np.sum(iou_valid),
+        'fwIoU': 100 * np.sum(iou[iou_valid] * class_weights[iou_valid]),
+        'mACC': 100 * np.sum(acc[acc_valid]) / np.sum(acc_valid),
+        'pACC': 100 * np.sum(tp) / np.sum(pos_gt),
+        'iou': 100 * iou
+    }
 
 
 def mmseg_formula(preds, gts, n, ignore=255, nan_to_num=None):
@@ -141,8 +152,12 @@ def mmseg_formula(preds, gts, n, ignore=255, nan_to_num=None):
     acc = (ti / tl).numpy().astype(np.float64)
     if nan_to_num is not None:
         iou, acc = np.nan_to_num(iou, nan=nan_to_num), np.nan_to_num(acc, nan=nan_to_num)
-    return {'mIoU': 100 * np.nanmean(iou), 'mACC': 100 * np.nanmean(acc),
-            'pACC': 100 * float(ti.sum() / tl.sum()), 'iou': 100 * iou}
+    return {
+        'mIoU': 100 * np.nanmean(iou),
+        'mACC': 100 * np.nanmean(acc),
+        'pACC': 100 * float(ti.sum() / tl.sum()),
+        'iou': 100 * iou
+    }
 
 
 def _sem_cases(seed, n=6, num=8, h=16, w=20):
@@ -162,8 +177,15 @@ def _sem_cases(seed, n=6, num=8, h=16, w=20):
 def _sem_metric(preds, gts, n, **kw):
     metric = SemSegMetric(classwise=True, **kw)
     metric.dataset_meta = {'classes': [f'k{i}' for i in range(n)]}
-    samples = [{'img_id': i, 'pred_sem_seg': {'data': torch.from_numpy(p)[None]},
-                'gt_sem_seg': {'data': torch.from_numpy(g)[None]}} for i, (p, g) in enumerate(zip(preds, gts))]
+    samples = [{
+        'img_id': i,
+        'pred_sem_seg': {
+            'data': torch.from_numpy(p)[None]
+        },
+        'gt_sem_seg': {
+            'data': torch.from_numpy(g)[None]
+        }
+    } for i, (p, g) in enumerate(zip(preds, gts))]
     metric.process({}, samples)
     return metric.evaluate(len(samples))
 
@@ -200,14 +222,29 @@ def test_semseg_from_panoptic_gt_and_errors():
     pred = np.array([[0, 1, 0], [0, 0, 1]])
     metric = SemSegMetric()
     metric.dataset_meta = {'classes': ['a', 'b']}
-    metric.process({}, [{'img_id': 0, 'pred_sem_seg': {'data': torch.from_numpy(pred)[None]},
-                         'gt_panoptic_seg': {'data': torch.from_numpy(pan)[None]}, 'segments_info': segs}])
+    metric.process({}, [{
+        'img_id': 0,
+        'pred_sem_seg': {
+            'data': torch.from_numpy(pred)[None]
+        },
+        'gt_panoptic_seg': {
+            'data': torch.from_numpy(pan)[None]
+        },
+        'segments_info': segs
+    }])
     res = metric.evaluate(1)
     assert res['sem_seg/pACC'] == pytest.approx(100 * 3 / 4)
     bad = np.array([[0, 7]])
     with pytest.raises(ValueError, match=r"image 'x': GT labels \[7\] are outside \[0, 2\)"):
-        metric.process({}, [{'img_id': 'x', 'pred_sem_seg': {'data': torch.zeros(1, 1, 2, dtype=torch.long)},
-                             'gt_sem_seg': {'data': torch.from_numpy(bad)[None]}}])
+        metric.process({}, [{
+            'img_id': 'x',
+            'pred_sem_seg': {
+                'data': torch.zeros(1, 1, 2, dtype=torch.long)
+            },
+            'gt_sem_seg': {
+                'data': torch.from_numpy(bad)[None]
+            }
+        }])
     with pytest.raises(ValueError, match='convention'):
         SemSegMetric(convention='other')
 
@@ -224,9 +261,15 @@ def test_instance_ap_matches_cocoeval():
             m = gt == s['id']
             if IS_THING[s['category_id']] and m.any():
                 rle = mask_util.encode(np.asfortranarray(m.astype(np.uint8)))
-                gt_anns.append({'id': len(gt_anns) + 1, 'image_id': i + 1, 'category_id': s['category_id'] + 1,
-                                'segmentation': rle, 'area': float(m.sum()), 'iscrowd': s.get('iscrowd', 0),
-                                'bbox': mask_util.toBbox(rle).tolist()})
+                gt_anns.append({
+                    'id': len(gt_anns) + 1,
+                    'image_id': i + 1,
+                    'category_id': s['category_id'] + 1,
+                    'segmentation': rle,
+                    'area': float(m.sum()),
+                    'iscrowd': s.get('iscrowd', 0),
+                    'bbox': mask_util.toBbox(rle).tolist()
+                })
             if m.any() and rng.random() < 0.8:  # noisy copies of GT segments, any class
                 noisy = m & (rng.random(m.shape) < rng.uniform(0.5, 1.0))
                 masks.append(noisy)
@@ -244,13 +287,27 @@ def test_instance_ap_matches_cocoeval():
                 rle = mask_util.encode(np.asfortranarray(m.astype(np.uint8)))
                 dt_anns.append({'image_id': i + 1, 'category_id': c + 1, 'segmentation': rle, 'score': sc})
         images.append({'id': i + 1, 'height': gt.shape[0], 'width': gt.shape[1]})
-        samples.append({'img_id': i, 'gt_panoptic_seg': {'data': torch.from_numpy(gt)[None]}, 'segments_info': csegs,
-                        'pred_instances': {'masks': torch.from_numpy(np.stack(masks)),
-                                           'labels': torch.tensor(labels), 'scores': torch.tensor(scores)}})
+        samples.append({
+            'img_id': i,
+            'gt_panoptic_seg': {
+                'data': torch.from_numpy(gt)[None]
+            },
+            'segments_info': csegs,
+            'pred_instances': {
+                'masks': torch.from_numpy(np.stack(masks)),
+                'labels': torch.tensor(labels),
+                'scores': torch.tensor(scores)
+            }
+        })
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
-        coco.dataset = {'images': images, 'annotations': gt_anns,
-                        'categories': [{'id': k + 1} for k, t in enumerate(IS_THING) if t]}
+        coco.dataset = {
+            'images': images,
+            'annotations': gt_anns,
+            'categories': [{
+                'id': k + 1
+            } for k, t in enumerate(IS_THING) if t]
+        }
         coco.createIndex()
         ev = COCOeval(coco, coco.loadRes(dt_anns), 'segm')
         ev.evaluate()
@@ -271,9 +328,20 @@ def test_instance_ap_without_predictions():
     gt[:4] = 3
     metric = InstanceMaskAPMetric()
     metric.dataset_meta = META
-    metric.process({}, [{'img_id': 0, 'gt_panoptic_seg': {'data': torch.from_numpy(gt)[None]},
-                         'segments_info': [{'id': 3, 'category_id': 0, 'iscrowd': 0}],
-                         'pred_instances': {'masks': torch.zeros(0, 8, 8, dtype=torch.bool),
-                                            'labels': torch.zeros(0, dtype=torch.long),
-                                            'scores': torch.zeros(0)}}])
+    metric.process({}, [{
+        'img_id': 0,
+        'gt_panoptic_seg': {
+            'data': torch.from_numpy(gt)[None]
+        },
+        'segments_info': [{
+            'id': 3,
+            'category_id': 0,
+            'iscrowd': 0
+        }],
+        'pred_instances': {
+            'masks': torch.zeros(0, 8, 8, dtype=torch.bool),
+            'labels': torch.zeros(0, dtype=torch.long),
+            'scores': torch.zeros(0)
+        }
+    }])
     assert metric.evaluate(1)['instance/mAP'] == 0.0

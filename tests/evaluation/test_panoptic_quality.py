@@ -56,7 +56,9 @@ def _papi_single(files, index):
 def test_cases_cover_the_rules(cases):
     crowd = sum(any(s['iscrowd'] for s in segs) for _, segs, _, _ in cases)
     void = sum((gt == 0).any() for gt, _, _, _ in cases)
-    unlisted = sum(bool(set(np.unique(gt).tolist()) - {0} - {s['id'] for s in segs}) for gt, segs, _, _ in cases)
+    unlisted = sum(
+        bool(set(np.unique(gt).tolist()) - {0} - {s['id']
+                                                  for s in segs}) for gt, segs, _, _ in cases)
     assert crowd >= 5 and void >= 10 and unlisted >= 5
 
 
@@ -76,7 +78,7 @@ def test_core_excuses_void_and_crowd_but_not_unlisted_ids():
     gt[:2, :4] = 9  # id in the PNG but not in the JSON: not VOID
     segs = [{'id': 7, 'category_id': 1, 'iscrowd': 1, 'area': 16}]
     pred = np.zeros_like(gt)
-    pred[:, 3:] = 5   # 4 px on VOID/unlisted + 16 on crowd of its category: ignored
+    pred[:, 3:] = 5  # 4 px on VOID/unlisted + 16 on crowd of its category: ignored
     pred[:2, :3] = 6  # entirely on the unlisted id 9: a false positive
     psegs = [{'id': 5, 'category_id': 1}, {'id': 6, 'category_id': 2}]
     stats = pq_image_stats(gt, segs, pred, psegs, {1: 0, 2: 1})
@@ -88,7 +90,17 @@ def test_core_strict_half_iou_and_gt_area_from_json():
     gt[0, :4] = 1
     pred = np.zeros_like(gt)
     pred[0, 2:6] = 2  # inter 2, union 6 -> not matched
-    segs = [{'id': 1, 'category_id': 0, 'iscrowd': 0, 'area': 4}, {'id': 3, 'category_id': 1, 'iscrowd': 0, 'area': 4}]
+    segs = [{
+        'id': 1,
+        'category_id': 0,
+        'iscrowd': 0,
+        'area': 4
+    }, {
+        'id': 3,
+        'category_id': 1,
+        'iscrowd': 0,
+        'area': 4
+    }]
     stats = pq_image_stats(gt, segs, pred, [{'id': 2, 'category_id': 0}], {0: 0, 1: 1})
     assert (stats.tp[0], stats.fp[0], stats.fn[0]) == (0, 1, 1)
     segs[0]['area'] = 2  # JSON area used: union 4 -> iou 0.5, still not > 0.5
@@ -99,9 +111,15 @@ def test_core_strict_half_iou_and_gt_area_from_json():
     assert stats.tp[0] == 1 and stats.iou[0] == pytest.approx(2 / 3)
 
 
-def test_pq_compute_matches_panopticapi(files, reference):
-    assert_same_results(pq_compute(files['gt_json'], files['pred_json'], files['gt_folder'], files['pred_folder']),
-                        reference)
+def test_pq_compute_matches_panopticapi(files, reference, monkeypatch):
+    ours = pq_compute(files['gt_json'], files['pred_json'], files['gt_folder'], files['pred_folder'])
+    assert_same_results(ours, reference)
+    # Against a one-process panopticapi run: same float operations in the same order -> bit-identical.
+    monkeypatch.setattr(papi.multiprocessing, 'cpu_count', lambda: 1)
+    with contextlib.redirect_stdout(io.StringIO()):
+        single = papi.pq_compute(files['gt_json'], files['pred_json'], files['gt_folder'],
+                                 files['pred_folder'])
+    assert_same_results(ours, single, tol=0.0)
 
 
 def test_pq_compute_workers_and_default_folders(files, reference):
@@ -125,7 +143,8 @@ def _one_case():
 def test_error_pred_id_missing_from_json():
     gt, segs, pred, psegs = _one_case()
     dropped = psegs[0]['id']
-    with pytest.raises(PanopticFormatError, match=rf"image 'im7'.*segment id {dropped} .*not in its segments_info"):
+    with pytest.raises(PanopticFormatError,
+                       match=rf"image 'im7'.*segment id {dropped} .*not in its segments_info"):
         pq_image_stats(gt, segs, pred, psegs[1:], CAT_INDEX, image_id='im7')
 
 
@@ -200,3 +219,22 @@ def test_is_thing_constant_matches_json(files):
         cats = json.load(f)['categories']
     assert [bool(c['isthing']) for c in cats] == IS_THING
     assert osp.isdir(files['gt_folder'])
+
+
+def _brute_pairs(gt, pred):
+    keys, counts = np.unique(np.stack([gt.ravel(), pred.ravel()], 1), axis=0, return_counts=True)
+    return {(int(a), int(b)): int(c) for (a, b), c in zip(keys, counts)}
+
+
+@pytest.mark.parametrize('scale', [1, 1 << 28, 1 << 40, -1])
+def test_pair_intersections_all_code_paths(scale):
+    """Packed sort (small ids), binary search (large ids), generic unique (huge / negative ids)."""
+    from ovseg.evaluation.functional import pair_intersections
+    rng = np.random.default_rng(abs(scale) % 97)
+    gt = rng.integers(0, 6, size=(30, 40)).repeat(3, axis=1)
+    pred = rng.integers(0, 5, size=(30, 40)).repeat(3, axis=0)[:30].repeat(3, axis=1)
+    gt, pred = gt.astype(np.int64) * scale + 3, pred.astype(np.int64) * scale
+    gu, pu, pg, pp, pn = pair_intersections(gt, pred)
+    got = {(int(gu[a]), int(pu[b])): int(c) for a, b, c in zip(pg, pp, pn)}
+    assert got == _brute_pairs(gt, pred)
+    assert list(zip(gu[pg].tolist(), pu[pp].tolist())) == sorted(got)  # panopticapi's (gt, pred) order

@@ -1,4 +1,4 @@
-"""tools/analysis/eval_panoptic.py and eval_semseg.py: CLI output files equal panopticapi / reference formulas."""
+"""tools/analysis/eval_panoptic.py and eval_semseg.py: CLI outputs equal panopticapi / reference formulas."""
 import contextlib
 import importlib.util
 import io
@@ -31,12 +31,19 @@ def pan_files(tmp_path_factory):
 def test_eval_panoptic_cli_matches_panopticapi(pan_files, tmp_path):
     from panopticapi.evaluation import pq_compute as papi_pq
     with contextlib.redirect_stdout(io.StringIO()):
-        ref = papi_pq(pan_files['gt_json'], pan_files['pred_json'], pan_files['gt_folder'], pan_files['pred_folder'])
+        ref = papi_pq(pan_files['gt_json'], pan_files['pred_json'], pan_files['gt_folder'],
+                      pan_files['pred_folder'])
     out = tmp_path / 'res.json'
-    proc = subprocess.run([sys.executable, str(REPO / 'tools/analysis/eval_panoptic.py'), '--gt-json',
-                           pan_files['gt_json'], '--gt-folder', pan_files['gt_folder'], '--pred-json',
-                           pan_files['pred_json'], '--pred-folder', pan_files['pred_folder'], '--out', str(out),
-                           '--workers', '2'], capture_output=True, text=True, check=True)
+    proc = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools/analysis/eval_panoptic.py'), '--gt-json', pan_files['gt_json'], '--gt-folder',
+        pan_files['gt_folder'], '--pred-json', pan_files['pred_json'], '--pred-folder',
+        pan_files['pred_folder'], '--out',
+        str(out), '--workers', '2'
+    ],
+                          capture_output=True,
+                          text=True,
+                          check=True)
     assert 'Things' in proc.stdout and 'PQ' in proc.stdout
     res = json.loads(out.read_text())
     for key in ('All', 'Things', 'Stuff'):
@@ -50,16 +57,21 @@ def test_eval_panoptic_cli_matches_panopticapi(pan_files, tmp_path):
 
 def test_eval_panoptic_function_and_missing_prediction(pan_files, tmp_path):
     tool = _load_tool('eval_panoptic')
-    res = tool.pq_compute(pan_files['gt_json'], pan_files['pred_json'], pan_files['gt_folder'],
-                          pan_files['pred_folder'], workers=1)
+    res = tool.pq_compute(pan_files['gt_json'],
+                          pan_files['pred_json'],
+                          pan_files['gt_folder'],
+                          pan_files['pred_folder'],
+                          workers=1)
     assert set(res) == {'All', 'Things', 'Stuff', 'per_class'}
     pred = json.loads(Path(pan_files['pred_json']).read_text())
     pred['annotations'] = pred['annotations'][:-1]
     bad = tmp_path / 'pred.json'
     bad.write_text(json.dumps(pred))
     with pytest.raises(Exception, match='no prediction for the image with id: 115'):
-        tool.main(['--gt-json', pan_files['gt_json'], '--pred-json', str(bad), '--pred-folder',
-                   pan_files['pred_folder']])
+        tool.main([
+            '--gt-json', pan_files['gt_json'], '--pred-json',
+            str(bad), '--pred-folder', pan_files['pred_folder']
+        ])
 
 
 def test_eval_semseg_cli(tmp_path):
@@ -75,19 +87,28 @@ def test_eval_semseg_cli(tmp_path):
         pred = np.where(rng.random((12, 14)) < 0.7, np.clip(gt, 0, n - 1), rng.integers(0, n, size=(12, 14)))
         cv2.imwrite(str(tmp_path / 'gt' / f'{i}.png'), raw)
         cv2.imwrite(str(tmp_path / 'pred' / f'{i}.png'), pred.astype(np.uint8))
-        conf += np.bincount((n + 1) * pred.reshape(-1) + gt.reshape(-1), minlength=(n + 1) ** 2).reshape(n + 1, n + 1)
+        conf += np.bincount((n + 1) * pred.reshape(-1) + gt.reshape(-1),
+                            minlength=(n + 1)**2).reshape(n + 1, n + 1)
     tp = conf.diagonal()[:-1]
     pos_gt = conf[:-1, :-1].sum(0)
     pos_pred = conf[:-1, :-1].sum(1)
     miou = np.mean(tp / (pos_gt + pos_pred - tp))
     out = tmp_path / 'res.json'
     tool = _load_tool('eval_semseg')
-    tool.main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'), '--num-classes', str(n),
-               '--reduce-zero-label', '--out', str(out)])
+    tool.main([
+        '--gt-dir',
+        str(tmp_path / 'gt'), '--pred-dir',
+        str(tmp_path / 'pred'), '--num-classes',
+        str(n), '--reduce-zero-label', '--out',
+        str(out)
+    ])
     res = json.loads(out.read_text())
     assert res['mIoU'] == pytest.approx(100 * miou, abs=1e-9)
     assert res['pACC'] == pytest.approx(100 * tp.sum() / pos_gt.sum(), abs=1e-9)
     (tmp_path / 'pred' / '3.png').unlink()
     with pytest.raises(FileNotFoundError, match='no prediction for GT image 3'):
-        tool.main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'), '--num-classes', '5',
-                   '--reduce-zero-label'])
+        tool.main([
+            '--gt-dir',
+            str(tmp_path / 'gt'), '--pred-dir',
+            str(tmp_path / 'pred'), '--num-classes', '5', '--reduce-zero-label'
+        ])

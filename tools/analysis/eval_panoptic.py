@@ -31,11 +31,14 @@ def pq_compute(gt_json: str | Mapping[str, Any],
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Panoptic quality (panopticapi rules) of PNG+JSON predictions')
+    parser = argparse.ArgumentParser(
+        description='Panoptic quality (panopticapi rules) of PNG+JSON predictions')
     parser.add_argument('--gt-json', required=True, help='panoptic GT JSON (annotations + categories)')
     parser.add_argument('--pred-json', required=True, help='prediction JSON (annotations)')
     parser.add_argument('--gt-folder', default=None, help='GT PNG folder (default: GT JSON path minus .json)')
-    parser.add_argument('--pred-folder', default=None, help='prediction PNG folder (default: JSON minus .json)')
+    parser.add_argument('--pred-folder',
+                        default=None,
+                        help='prediction PNG folder (default: JSON minus .json)')
     parser.add_argument('--out', default=None, help='write the result dict (pq_compute structure) as JSON')
     parser.add_argument('--workers', type=int, default=1, help='processes to spread images over')
     return parser.parse_args(argv)

@@ -12,13 +12,17 @@ import json
 import os
 import os.path as osp
 import sys
+
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ovseg.evaluation.functional.sem_seg import (CONVENTIONS, SemSegStats, sem_seg_image_stats,  # noqa: E402
-                                                 sem_seg_summary)
+from ovseg.evaluation.functional.sem_seg import (
+    CONVENTIONS,
+    SemSegStats,
+    sem_seg_image_stats,  # noqa: E402
+    sem_seg_summary)
 
 
 def read_label_png(path: str) -> np.ndarray:
@@ -52,8 +56,13 @@ def _class_names(args: argparse.Namespace) -> list[str]:
     return [str(i) for i in range(args.num_classes)]
 
 
-def evaluate_dirs(gt_dir: str, pred_dir: str, class_names: list[str], convention: str = 'detectron2',
-                  ignore_index: int = 255, reduce_zero: bool = False, gt_suffix: str = '.png',
+def evaluate_dirs(gt_dir: str,
+                  pred_dir: str,
+                  class_names: list[str],
+                  convention: str = 'detectron2',
+                  ignore_index: int = 255,
+                  reduce_zero: bool = False,
+                  gt_suffix: str = '.png',
                   pred_suffix: str = '.png') -> dict[str, float]:
     """Evaluate every GT PNG in ``gt_dir`` against the prediction with the same stem in ``pred_dir``."""
     names = sorted(f[:-len(gt_suffix)] for f in os.listdir(gt_dir) if f.endswith(gt_suffix))
@@ -67,7 +76,11 @@ def evaluate_dirs(gt_dir: str, pred_dir: str, class_names: list[str], convention
         gt = read_label_png(osp.join(gt_dir, name + gt_suffix))
         if reduce_zero:
             gt = reduce_zero_label(gt, ignore_index)
-        total += sem_seg_image_stats(read_label_png(pred_path), gt, len(class_names), ignore_index, image_id=name)
+        total += sem_seg_image_stats(read_label_png(pred_path),
+                                     gt,
+                                     len(class_names),
+                                     ignore_index,
+                                     image_id=name)
     return sem_seg_summary(total, class_names, convention)
 
 

@@ -7,6 +7,6 @@ from .sem_seg import SemSegStats, sem_seg_image_stats, sem_seg_summary
 
 __all__ = [
     'OFFSET', 'VOID', 'PanopticFormatError', 'PQStats', 'pair_intersections', 'pq_image_stats', 'pq_average',
-    'pq_summary', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'write_panoptic_png', 'pq_compute', 'format_pq_table',
-    'panoptic_categories', 'SemSegStats', 'sem_seg_image_stats', 'sem_seg_summary'
+    'pq_summary', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'write_panoptic_png', 'pq_compute',
+    'format_pq_table', 'panoptic_categories', 'SemSegStats', 'sem_seg_image_stats', 'sem_seg_summary'
 ]

@@ -39,7 +39,8 @@ def id2rgb(ids: np.ndarray) -> np.ndarray:
     """H×W ids (< 2**24) -> H×W×3 uint8 RGB, the inverse of :func:`rgb2id`."""
     ids = np.asarray(ids)
     if ids.size and (ids.min() < 0 or ids.max() >= 1 << 24):
-        raise ValueError(f'segment ids must lie in [0, 2**24) to be stored as RGB, got [{ids.min()}, {ids.max()}]')
+        raise ValueError(
+            f'segment ids must lie in [0, 2**24) to be stored as RGB, got [{ids.min()}, {ids.max()}]')
     ids = ids.astype(np.uint32)
     return np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], axis=-1).astype(np.uint8)
 
@@ -52,7 +53,8 @@ def read_panoptic_png(path: str) -> np.ndarray:
             raise FileNotFoundError(f'panoptic PNG not found: {path}')
         raise ValueError(f'cannot decode panoptic PNG {path}')
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ValueError(f'panoptic PNG {path} must be 8-bit RGB(A); got dtype {img.dtype}, shape {img.shape}')
+        raise ValueError(
+            f'panoptic PNG {path} must be 8-bit RGB(A); got dtype {img.dtype}, shape {img.shape}')
     if not _LITTLE:
         return rgb2id(img[..., 2::-1])
     code = cv2.COLOR_BGR2RGBA if img.shape[2] == 3 else cv2.COLOR_BGRA2RGBA
@@ -91,16 +93,23 @@ def panoptic_categories(categories: Iterable[Mapping[str, Any]]) -> tuple[list[A
     return ids, flags
 
 
-def _evaluate_chunk(args: tuple[list[tuple[Mapping, Mapping]], str, str, dict[Any, int]]) -> PQStats:
+def _evaluate_chunk(args: tuple[list[tuple[Mapping, Mapping]], str, str, dict[Any, int]],
+                    total: PQStats | None = None) -> PQStats:
     """Worker: per-category sums over a chunk of (gt annotation, pred annotation) pairs."""
     pairs, gt_folder, pred_folder, category_index = args
-    total = PQStats.zeros(max(category_index.values(), default=-1) + 1)
+    if total is None:
+        total = PQStats.zeros(max(category_index.values(), default=-1) + 1)
     for gt_ann, pred_ann in pairs:
         image_id = gt_ann['image_id']
         gt = read_panoptic_png(osp.join(gt_folder, gt_ann['file_name']))
         pred = read_panoptic_png(osp.join(pred_folder, pred_ann['file_name']))
-        total += pq_image_stats(gt, gt_ann['segments_info'], pred, pred_ann['segments_info'], category_index,
-                                image_id=image_id)
+        pq_image_stats(gt,
+                       gt_ann['segments_info'],
+                       pred,
+                       pred_ann['segments_info'],
+                       category_index,
+                       image_id=image_id,
+                       out=total)
     return total
 
 
@@ -157,9 +166,9 @@ def pq_compute(gt_json: str | os.PathLike | Mapping[str, Any],
         with multiprocessing.get_context().Pool(min(workers, len(chunks))) as pool:
             for part in pool.imap(_evaluate_chunk, tasks):
                 stats += part
-    else:
+    else:  # one accumulator, image after image: bit-identical to panopticapi's single-process sums
         for task in tasks:
-            stats += _evaluate_chunk(task)
+            _evaluate_chunk(task, stats)
     return pq_summary(stats, cat_ids, is_thing)
 
 
@@ -169,5 +178,5 @@ def format_pq_table(results: Mapping[str, Any]) -> str:
     for name in ('All', 'Things', 'Stuff'):
         r = results[name]
         lines.append('{:10s}| {:5.1f}  {:5.1f}  {:5.1f} {:5d}'.format(name, 100 * r['pq'], 100 * r['sq'],
-                                                                     100 * r['rq'], r['n']))
+                                                                      100 * r['rq'], r['n']))
     return '\n'.join(lines)

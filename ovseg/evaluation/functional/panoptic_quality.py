@@ -1,10 +1,11 @@
 """Panoptic quality (PQ/SQ/RQ) with panopticapi's exact rules, computed fast.
 
 panopticapi (``pq_compute_single_core``) builds the (gt, pred) intersection table with ``np.unique`` over a
-uint64 key image, which sorts every pixel. Segment maps are piecewise constant, so we instead find the runs
-where the (gt, pred) pair is constant along the flattened image (two comparisons + ``flatnonzero``), relabel
-the few run values to dense indices and sum run lengths with one weighted ``np.bincount``. The rules applied
-to the resulting table are panopticapi's, line for line:
+uint64 key image, which sorts every pixel (plus a second ``np.unique`` for the prediction areas). Segment
+maps are piecewise constant, so we instead find the runs where the (gt, pred) pair is constant along the
+flattened image (two comparisons + ``flatnonzero``: the only per-pixel work), then sort the few thousand runs
+packed as ``gt | pred | length`` in one uint64 and sum the lengths per (gt, pred) key. The rules applied to
+the resulting table are panopticapi's, line for line:
 
 * VOID is GT id 0 only; a GT id missing from the GT ``segments_info`` is *not* void (and never matches);
 * prediction areas are recomputed from the map, GT areas come from the GT ``segments_info['area']``;
@@ -102,12 +103,15 @@ def _as_flat(ids: Any, what: str, image_id: Hashable) -> np.ndarray:
         ids = ids.detach().cpu().numpy()
     arr = np.asarray(ids)
     if arr.dtype.kind not in 'iu':
-        raise PanopticFormatError(f'image {image_id!r}: {what} id map must hold integers, got dtype {arr.dtype}')
+        raise PanopticFormatError(
+            f'image {image_id!r}: {what} id map must hold integers, got dtype {arr.dtype}')
     return np.ascontiguousarray(arr).reshape(-1)
 
 
-def pair_intersections(gt_ids: Any, pred_ids: Any, image_id: Hashable = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def pair_intersections(
+        gt_ids: Any,
+        pred_ids: Any,
+        image_id: Hashable = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All (gt id, pred id) pairs that overlap, with their pixel counts.
 
     Returns ``(gt_unique, pred_unique, pair_gt, pair_pred, pair_count)``: the distinct ids of each map and,
@@ -118,22 +122,52 @@ def pair_intersections(gt_ids: Any, pred_ids: Any, image_id: Hashable = None
     p = _as_flat(pred_ids, 'prediction', image_id)
     gshape = np.shape(gt_ids)
     pshape = np.shape(pred_ids)
-    if g.size != p.size or np.prod(gshape[-2:]) != np.prod(pshape[-2:]):
-        raise PanopticFormatError(
-            f'image {image_id!r}: prediction map shape {tuple(pshape)} does not match GT map shape {tuple(gshape)}')
+    if g.size != p.size or tuple(gshape[-2:]) != tuple(pshape[-2:]):
+        raise PanopticFormatError(f'image {image_id!r}: prediction map shape {tuple(pshape)} does not match '
+                                  f'GT map shape {tuple(gshape)}')
     n = g.size
     if n == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty, empty, empty
-    change = np.empty(n, dtype=bool)
-    change[0] = True
-    np.not_equal(g[1:], g[:-1], out=change[1:])
-    pchange = np.not_equal(p[1:], p[:-1])
-    np.logical_or(change[1:], pchange, out=change[1:])
-    starts = np.flatnonzero(change)
+    change = np.not_equal(g[1:], g[:-1])
+    np.logical_or(change, np.not_equal(p[1:], p[:-1]), out=change)
+    starts = np.concatenate(([0], np.flatnonzero(change) + 1))
     lengths = np.diff(starts, append=n)
-    gu, ginv = np.unique(g[starts], return_inverse=True)
-    pu, pinv = np.unique(p[starts], return_inverse=True)
+    gv, pv = g[starts], p[starts]
+    if gv.min() >= 0 and pv.min() >= 0:
+        pbits = max(1, int(pv.max()).bit_length())
+        kbits = max(1, int(gv.max()).bit_length()) + pbits
+        lbits = int(lengths.max()).bit_length()
+        if kbits + lbits <= 64:
+            # Sort runs packed as (gt | pred | run length) and sum the lengths of equal (gt, pred) keys.
+            packed = gv.astype(np.uint64) << np.uint64(pbits + lbits)
+            packed |= pv.astype(np.uint64) << np.uint64(lbits)
+            packed |= lengths.astype(np.uint64)
+            packed.sort()
+            key = packed >> np.uint64(lbits)
+            first = np.empty(len(key), dtype=bool)
+            first[0] = True
+            np.not_equal(key[1:], key[:-1], out=first[1:])
+            group = np.flatnonzero(first)
+            counts = np.add.reduceat(packed & np.uint64((1 << lbits) - 1), group).astype(np.int64)
+            ukey = key[group]
+        elif kbits <= 64:  # ids too large to pack the lengths too: binary search for the groups
+            key = (gv.astype(np.uint64) << np.uint64(pbits)) | pv.astype(np.uint64)
+            skey = np.sort(key)
+            first = np.empty(len(skey), dtype=bool)
+            first[0] = True
+            np.not_equal(skey[1:], skey[:-1], out=first[1:])
+            ukey = skey[first]
+            counts = np.bincount(np.searchsorted(ukey, key), weights=lengths, minlength=len(ukey))
+            counts = np.rint(counts).astype(np.int64)
+        else:
+            ukey = None
+        if ukey is not None:
+            gu, pair_g = np.unique((ukey >> np.uint64(pbits)).astype(np.int64), return_inverse=True)
+            pu, pair_p = np.unique((ukey & np.uint64((1 << pbits) - 1)).astype(np.int64), return_inverse=True)
+            return gu, pu, pair_g.reshape(-1), pair_p.reshape(-1), counts
+    gu, ginv = np.unique(gv, return_inverse=True)
+    pu, pinv = np.unique(pv, return_inverse=True)
     k = len(pu)
     key = ginv.astype(np.int64) * k + pinv
     if len(gu) * k <= 4 * len(starts) + 4096:
@@ -146,8 +180,8 @@ def pair_intersections(gt_ids: Any, pred_ids: Any, image_id: Hashable = None
     return gu, pu, nz // k, nz % k, np.rint(counts).astype(np.int64)
 
 
-def _segment_table(segments: Iterable[Mapping[str, Any]], what: str, image_id: Hashable
-                   ) -> dict[int, Mapping[str, Any]]:
+def _segment_table(segments: Iterable[Mapping[str, Any]], what: str,
+                   image_id: Hashable) -> dict[int, Mapping[str, Any]]:
     """``{id: segment}`` with panopticapi's dict semantics (a repeated id keeps the last entry)."""
     table: dict[int, Mapping[str, Any]] = {}
     for s, seg in enumerate(segments):
@@ -171,7 +205,8 @@ def pq_image_stats(gt_ids: Any,
                    pred_ids: Any,
                    pred_segments: Iterable[Mapping[str, Any]],
                    category_index: Mapping[Any, int],
-                   image_id: Hashable = None) -> PQStats:
+                   image_id: Hashable = None,
+                   out: PQStats | None = None) -> PQStats:
     """Per-category PQ sums of one image, exactly as panopticapi's ``pq_compute_single_core``.
 
     Args:
@@ -181,78 +216,92 @@ def pq_image_stats(gt_ids: Any,
         pred_segments: prediction ``segments_info``: ``id``, ``category_id``.
         category_index: category id -> row of the returned stats (the evaluated categories).
         image_id: only used in error messages.
+        out: accumulate into these stats instead of new ones; summing IoUs image after image in one
+            accumulator is what panopticapi does, so a sequential evaluation matches it bit for bit.
     """
     num_cats = max(category_index.values(), default=-1) + 1
-    stats = PQStats.zeros(num_cats)
+    stats = PQStats.zeros(num_cats) if out is None else out
+    if stats.num_categories < num_cats:
+        raise ValueError(f'out has {stats.num_categories} categories, category_index needs {num_cats}')
     gt_table = _segment_table(gt_segments, 'GT', image_id)
     pred_table = _segment_table(pred_segments, 'prediction', image_id)
     gu, pu, pair_g, pair_p, pair_n = pair_intersections(gt_ids, pred_ids, image_id)
 
-    # Prediction areas from the map + sanity checks (panopticapi's KeyErrors).
-    parea_u = np.bincount(pair_p, weights=pair_n, minlength=len(pu))
-    pred_area: dict[int, int] = {}
-    for u, area in zip(pu.tolist(), parea_u.tolist()):
-        if u not in pred_table:
+    # Prediction areas from the map + sanity checks (panopticapi's KeyErrors), per distinct pred id.
+    gu_list, pu_list = gu.tolist(), pu.tolist()
+    parea = np.bincount(pair_p, weights=pair_n, minlength=len(pu)).astype(np.int64)
+    p_known = np.zeros(len(pu), dtype=bool)
+    p_cat = np.full(len(pu), -1, dtype=np.int64)
+    for j, u in enumerate(pu_list):
+        pseg = pred_table.get(u)
+        if pseg is None:
             if u == VOID:
                 continue
             raise PanopticFormatError(
-                f'image {image_id!r}: segment id {u} is present in the prediction PNG but not in its segments_info')
-        pred_area[u] = int(area)
-        cat = _category(pred_table[u], u, 'prediction', image_id)
+                f'image {image_id!r}: segment id {u} is present in the prediction PNG but not in its '
+                'segments_info')
+        cat = _category(pseg, u, 'prediction', image_id)
         if cat not in category_index:
             raise PanopticFormatError(
                 f'image {image_id!r}: prediction segment {u} has unknown category_id {cat!r}')
-    missing = [sid for sid in pred_table if sid not in pred_area]
-    if missing:
+        p_known[j] = True
+        p_cat[j] = category_index[cat]
+    if int(p_known.sum()) != len(pred_table):
+        present = set(pu_list)
+        missing = [sid for sid in pred_table if sid not in present]
         raise PanopticFormatError(
-            f'image {image_id!r}: prediction segments {missing} are listed in segments_info but absent from the '
-            f'prediction PNG')
+            f'image {image_id!r}: prediction segments {missing} are listed in segments_info but absent '
+            'from the prediction PNG')
 
-    # Overlap of each prediction with GT VOID (GT id 0, whether or not 0 is also listed as a segment).
-    gu_list = gu.tolist()
-    pu_list = pu.tolist()
-    void_row = gu_list.index(VOID) if VOID in gu_list else -1
-    pred_void: dict[int, int] = {}
-    inter: dict[tuple[int, int], int] = {}
-    for a, b, c in zip(pair_g.tolist(), pair_p.tolist(), pair_n.tolist()):
-        gid, pid = gu_list[a], pu_list[b]
-        inter[(gid, pid)] = c
-        if a == void_row:
-            pred_void[pid] = c
+    # Per distinct GT id: listed?, crowd?, category row (-1: outside the evaluated list), JSON area.
+    g_known = np.zeros(len(gu), dtype=bool)
+    g_crowd = np.zeros(len(gu), dtype=bool)
+    g_cat = np.full(len(gu), -1, dtype=np.int64)
+    g_area = np.full(len(gu), np.nan)
+    for i, u in enumerate(gu_list):
+        gseg = gt_table.get(u)
+        if gseg is None:
+            continue
+        g_known[i] = True
+        g_crowd[i] = gseg.get('iscrowd', 0) == 1
+        g_cat[i] = category_index.get(_category(gseg, u, 'GT', image_id), -1)
+        area = gseg.get('area')
+        if area is not None:
+            g_area[i] = area
 
-    # Matching: every candidate pair with IoU > 0.5 is a TP (IoU > 0.5 makes it unique for consistent data).
-    gt_matched: set[int] = set()
-    pred_matched: set[int] = set()
-    tp_rows: list[int] = []
-    tp_ious: list[float] = []
-    for (gid, pid), c in inter.items():
-        gseg = gt_table.get(gid)
-        if gseg is None or pid not in pred_table:
-            continue
-        if gseg.get('iscrowd', 0) == 1:
-            continue
-        gcat = _category(gseg, gid, 'GT', image_id)
-        if gcat != pred_table[pid]['category_id']:
-            continue
-        try:
-            garea = gseg['area']
-        except KeyError as e:
-            raise PanopticFormatError(f'image {image_id!r}: GT segment {gid} has no "area"') from e
-        union = pred_area[pid] + garea - c - pred_void.get(pid, 0)
-        iou = np.float64(c) / np.float64(union)
-        if iou > 0.5:
-            tp_rows.append(category_index[gcat])
-            tp_ious.append(float(iou))
-            gt_matched.add(gid)
-            pred_matched.add(pid)
-    for row, iou in zip(tp_rows, tp_ious):
-        stats.tp[row] += 1
-        stats.iou[row] += iou
+    # |pred ∩ VOID| (GT id 0, whether or not 0 is also listed as a segment).
+    pvoid = np.zeros(len(pu), dtype=np.int64)
+    if gu_list and gu_list[0] == VOID:  # gu is sorted and ids are >= 0 on this path
+        on_void = pair_g == 0
+        pvoid[pair_p[on_void]] = pair_n[on_void]
+    elif VOID in gu_list:
+        on_void = pair_g == gu_list.index(VOID)
+        pvoid[pair_p[on_void]] = pair_n[on_void]
+
+    # Matching: every candidate pair with IoU > 0.5 is a TP (unique for consistent data, as in panopticapi).
+    cand = (g_known[pair_g] & p_known[pair_p] & ~g_crowd[pair_g] & (g_cat[pair_g] >= 0)
+            & (g_cat[pair_g] == p_cat[pair_p]))
+    cg, cp, cn = pair_g[cand], pair_p[cand], pair_n[cand]
+    if np.isnan(g_area[cg]).any():
+        bad = gu[cg[np.isnan(g_area[cg])]].tolist()
+        raise PanopticFormatError(f'image {image_id!r}: GT segments {bad} have no "area"')
+    union = ((parea[cp] + g_area[cg]) - cn) - pvoid[cp]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        iou = cn / union
+    hit = iou > 0.5
+    rows = g_cat[cg[hit]]
+    np.add.at(stats.tp, rows, 1)
+    np.add.at(stats.iou, rows, iou[hit])
+    g_matched = np.zeros(len(gu), dtype=bool)
+    p_matched = np.zeros(len(pu), dtype=bool)
+    g_matched[cg[hit]] = True
+    p_matched[cp[hit]] = True
+    matched_gt = set(gu[g_matched].tolist())
 
     # False negatives and crowd regions (last crowd segment of a category wins, as in panopticapi).
     crowd_by_cat: dict[Any, int] = {}
     for gid, gseg in gt_table.items():
-        if gid in gt_matched:
+        if gid in matched_gt:
             continue
         gcat = _category(gseg, gid, 'GT', image_id)
         if gseg.get('iscrowd', 0) == 1:
@@ -263,16 +312,17 @@ def pq_image_stats(gt_ids: Any,
             stats.fn[row] += 1
 
     # False positives, excusing predictions mostly on VOID / crowd of their category.
-    for pid, pseg in pred_table.items():
-        if pid in pred_matched:
-            continue
-        pcat = pseg['category_id']
-        ignored = pred_void.get(pid, 0)
-        if pcat in crowd_by_cat:
-            ignored += inter.get((crowd_by_cat[pcat], pid), 0)
-        if ignored / pred_area[pid] > 0.5:
-            continue
-        stats.fp[category_index[pcat]] += 1
+    ignored = pvoid.copy()
+    if crowd_by_cat:
+        crowd_col = {category_index[c]: gid for c, gid in crowd_by_cat.items() if c in category_index}
+        crowd_ids = set(crowd_col.values())
+        crowd_pos = {gid: i for i, gid in enumerate(gu_list) if gid in crowd_ids}
+        row_of_crowd = np.array([crowd_pos.get(crowd_col.get(c, -1), -1) for c in range(num_cats)] or [-1])
+        want = row_of_crowd[np.clip(p_cat[pair_p], 0, None)]
+        on_crowd = (p_cat[pair_p] >= 0) & (want >= 0) & (pair_g == want)
+        np.add.at(ignored, pair_p[on_crowd], pair_n[on_crowd])
+    fp = p_known & ~p_matched & ~(ignored / np.maximum(parea, 1) > 0.5)
+    np.add.at(stats.fp, p_cat[fp], 1)
     return stats
 
 

@@ -65,8 +65,9 @@ def sem_seg_image_stats(pred: Any,
     p = p[valid].astype(np.int64, copy=False)
     if g.size and (g.min() < 0 or g.max() >= num_classes):
         bad = np.unique(g[(g < 0) | (g >= num_classes)])[:10].tolist()
-        raise ValueError(f'image {image_id!r}: GT labels {bad} are outside [0, {num_classes}) and are not the '
-                         f'ignore index {ignore_index} (wrong num_classes or reduce_zero_label?)')
+        raise ValueError(
+            f'image {image_id!r}: GT labels {bad} are outside [0, {num_classes}) and are not the '
+            f'ignore index {ignore_index} (wrong num_classes or reduce_zero_label?)')
     pos_gt = np.bincount(g, minlength=num_classes)
     in_range = (p >= 0) & (p < num_classes)
     pos_pred = np.bincount(p[in_range], minlength=num_classes)
@@ -114,8 +115,12 @@ def sem_seg_summary(stats: SemSegStats,
             ok = ~np.isnan(iou)
             fwiou = np.sum(iou[ok] * freq[ok])
         pacc = np.sum(tp) / total_gt if total_gt > 0 else np.nan
-    res = {'mIoU': 100 * float(miou), 'fwIoU': 100 * float(fwiou), 'mACC': 100 * float(macc),
-           'pACC': 100 * float(pacc)}
+    res = {
+        'mIoU': 100 * float(miou),
+        'fwIoU': 100 * float(fwiou),
+        'mACC': 100 * float(macc),
+        'pACC': 100 * float(pacc)
+    }
     for name, v in zip(names, iou):
         res[f'IoU-{name}'] = 100 * float(v)
     for name, v in zip(names, acc):

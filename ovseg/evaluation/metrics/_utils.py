@@ -31,7 +31,8 @@ def get_field(ds: Mapping[str, Any], key: str, image_id: Any) -> Any:
 def meta_classes(meta: Mapping[str, Any] | None, who: str) -> tuple[list[str], list[bool]]:
     """``classes`` and ``is_thing`` from ``dataset_meta`` (``is_thing`` defaults to all stuff)."""
     if not meta or 'classes' not in meta:
-        raise ValueError(f'{who} needs dataset_meta with "classes" (set by the Runner from the dataset metainfo)')
+        raise ValueError(
+            f'{who} needs dataset_meta with "classes" (set by the Runner from the dataset metainfo)')
     classes = [str(c) for c in meta['classes']]
     is_thing = meta.get('is_thing')
     if is_thing is None:

@@ -26,8 +26,8 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
     return rle
 
 
-def gt_instances_from_panoptic(pan: np.ndarray, segments: Sequence[Mapping[str, Any]], is_thing: Sequence[bool]
-                               ) -> list[dict[str, Any]]:
+def gt_instances_from_panoptic(pan: np.ndarray, segments: Sequence[Mapping[str, Any]],
+                               is_thing: Sequence[bool]) -> list[dict[str, Any]]:
     """One RLE per thing segment present in the map: ``{'segmentation', 'category', 'iscrowd', 'area'}``."""
     out = []
     for seg in segments:
@@ -38,8 +38,12 @@ def gt_instances_from_panoptic(pan: np.ndarray, segments: Sequence[Mapping[str, 
         area = int(mask.sum())
         if area == 0:  # cannot be detected at this resolution; panoptic JSONs never list such segments
             continue
-        out.append({'segmentation': encode_mask(mask), 'category': cat, 'iscrowd': int(seg.get('iscrowd', 0)),
-                    'area': area})
+        out.append({
+            'segmentation': encode_mask(mask),
+            'category': cat,
+            'iscrowd': int(seg.get('iscrowd', 0)),
+            'area': area
+        })
     return out
 
 
@@ -55,11 +59,21 @@ def coco_mask_ap(gts: Sequence[Sequence[Mapping[str, Any]]],
     anns = []
     for i, per_image in enumerate(gts):
         for g in per_image:
-            anns.append({'id': len(anns) + 1, 'image_id': i + 1, 'category_id': g['category'] + 1,
-                         'segmentation': g['segmentation'], 'area': g['area'], 'iscrowd': g['iscrowd'],
-                         'bbox': mask_util.toBbox(g['segmentation']).tolist()})
-    results = [{'image_id': i + 1, 'category_id': d['category'] + 1, 'segmentation': d['segmentation'],
-                'score': float(d['score'])} for i, per_image in enumerate(dets) for d in per_image]
+            anns.append({
+                'id': len(anns) + 1,
+                'image_id': i + 1,
+                'category_id': g['category'] + 1,
+                'segmentation': g['segmentation'],
+                'area': g['area'],
+                'iscrowd': g['iscrowd'],
+                'bbox': mask_util.toBbox(g['segmentation']).tolist()
+            })
+    results = [{
+        'image_id': i + 1,
+        'category_id': d['category'] + 1,
+        'segmentation': d['segmentation'],
+        'score': float(d['score'])
+    } for i, per_image in enumerate(dets) for d in per_image]
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         coco_gt = COCO()
@@ -117,13 +131,17 @@ class InstanceMaskAPMetric(BaseMetric):
             labels = to_numpy(inst['labels']).astype(np.int64).reshape(-1)
             scores = to_numpy(inst['scores']).astype(np.float64).reshape(-1)
             if masks.ndim != 3 or not (len(masks) == len(labels) == len(scores)):
-                raise ValueError(f'image {image_id!r}: pred_instances need masks K×H×W, labels K, scores K; got '
-                                 f'{masks.shape}, {labels.shape}, {scores.shape}')
+                raise ValueError(
+                    f'image {image_id!r}: pred_instances need masks K×H×W, labels K, scores K; got '
+                    f'{masks.shape}, {labels.shape}, {scores.shape}')
             if len(masks) and masks.shape[1:] != pan.shape:
                 raise ValueError(f'image {image_id!r}: predicted masks {masks.shape[1:]} differ from GT size '
                                  f'{pan.shape}')
-            dets = [{'segmentation': encode_mask(m), 'category': int(c), 'score': float(s)}
-                    for m, c, s in zip(masks, labels, scores) if 0 <= c < len(is_thing) and is_thing[c]]
+            dets = [{
+                'segmentation': encode_mask(m),
+                'category': int(c),
+                'score': float(s)
+            } for m, c, s in zip(masks, labels, scores) if 0 <= c < len(is_thing) and is_thing[c]]
             self.results.append({'gts': gts, 'dets': dets, 'size': tuple(pan.shape)})
 
     def compute_metrics(self, results: list) -> dict[str, float]:
@@ -133,6 +151,7 @@ class InstanceMaskAPMetric(BaseMetric):
             raise ValueError('InstanceMaskAPMetric: dataset_meta has no thing classes to evaluate')
         metrics, log = coco_mask_ap([r['gts'] for r in results], [r['dets'] for r in results],
                                     [r['size'] for r in results], thing_ids,
-                                    {k: classes[k] for k in thing_ids} if self.classwise else None)
+                                    {k: classes[k]
+                                     for k in thing_ids} if self.classwise else None)
         print_log('\n' + log, logger='current')
         return metrics

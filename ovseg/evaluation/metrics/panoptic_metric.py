@@ -27,7 +27,8 @@ def _clean_segments(segments: Any, what: str, image_id: Any) -> list[dict[str, A
             item = {'id': int(seg['id']), 'category_id': int(seg['category_id'])}
         except (KeyError, TypeError, ValueError) as e:
             raise PanopticFormatError(
-                f'image {image_id!r}: {what} segments_info[{s}] needs integer "id" and "category_id": {seg!r}') from e
+                f'image {image_id!r}: {what} segments_info[{s}] needs integer "id" and "category_id": {seg!r}'
+            ) from e
         if 'iscrowd' in seg:
             item['iscrowd'] = int(seg['iscrowd'])
         if 'area' in seg:
@@ -94,8 +95,13 @@ class PanopticMetric(BaseMetric):
             if not 0 <= c < len(cat_ids):
                 raise PanopticFormatError(f'image {image_id!r}: prediction segment {seg["id"]} has category '
                                           f'{c} outside [0, {len(cat_ids)})')
-            seg_json.append({'id': seg['id'], 'category_id': cat_ids[c], 'isthing': int(bool(is_thing[c])),
-                             'iscrowd': 0, 'area': int(areas.get(seg['id'], 0))})
+            seg_json.append({
+                'id': seg['id'],
+                'category_id': cat_ids[c],
+                'isthing': int(bool(is_thing[c])),
+                'iscrowd': 0,
+                'area': int(areas.get(seg['id'], 0))
+            })
         return {'image_id': image_id, 'file_name': name, 'segments_info': seg_json}
 
     # ------------------------------------------------------------------------------------------ mmengine API
@@ -115,7 +121,12 @@ class PanopticMetric(BaseMetric):
                 gt = to_numpy(get_field(ds, 'gt_panoptic_seg', image_id))
                 gt = gt[0] if gt.ndim == 3 else gt
                 gt_segments = _clean_segments(ds.get('segments_info'), 'GT', image_id)
-                stats = pq_image_stats(gt, gt_segments, pred, pred_segments, category_index, image_id=image_id)
+                stats = pq_image_stats(gt,
+                                       gt_segments,
+                                       pred,
+                                       pred_segments,
+                                       category_index,
+                                       image_id=image_id)
                 item['stats'] = stats.to_sparse()
             self.results.append(item)
 
@@ -124,7 +135,8 @@ class PanopticMetric(BaseMetric):
         if self.outfile_prefix:
             self._write_json([r['annotation'] for r in results])
         if self.format_only:
-            print_log(f'panoptic predictions written to {self.outfile_prefix}.panoptic(.json)', logger='current')
+            print_log(f'panoptic predictions written to {self.outfile_prefix}.panoptic(.json)',
+                      logger='current')
             return {}
         stats = PQStats.zeros(len(classes))
         for r in results:
@@ -144,8 +156,11 @@ class PanopticMetric(BaseMetric):
     def _write_json(self, annotations: list[dict[str, Any]]) -> None:
         classes, is_thing = meta_classes(self.dataset_meta, type(self).__name__)
         cat_ids = self._dataset_category_ids()
-        categories = [{'id': cid, 'name': name, 'isthing': int(bool(t))}
-                      for cid, name, t in zip(cat_ids, classes, is_thing)]
+        categories = [{
+            'id': cid,
+            'name': name,
+            'isthing': int(bool(t))
+        } for cid, name, t in zip(cat_ids, classes, is_thing)]
         path = f'{self.outfile_prefix}.panoptic.json'
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         with open(path, 'w') as f:

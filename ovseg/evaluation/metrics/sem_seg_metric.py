@@ -13,7 +13,8 @@ from ..functional.sem_seg import CONVENTIONS, SemSegStats, sem_seg_image_stats, 
 from ._utils import get_field, meta_classes, to_numpy
 
 
-def semantic_from_panoptic(pan: np.ndarray, segments: Sequence[Mapping[str, Any]], ignore_index: int) -> np.ndarray:
+def semantic_from_panoptic(pan: np.ndarray, segments: Sequence[Mapping[str, Any]],
+                           ignore_index: int) -> np.ndarray:
     """Semantic labels from a panoptic GT (every listed segment, crowd included; the rest ignored)."""
     sem = np.full(pan.shape, ignore_index, dtype=np.int64)
     ids = np.asarray([int(s['id']) for s in segments], dtype=np.int64)
@@ -73,7 +74,8 @@ class SemSegMetric(BaseMetric):
                 pan = to_numpy(get_field(ds, 'gt_panoptic_seg', image_id))
                 gt = semantic_from_panoptic(pan, ds.get('segments_info') or [], self.ignore_index)
             else:
-                raise KeyError(f'image {image_id!r}: data sample has neither "gt_sem_seg" nor "gt_panoptic_seg"')
+                raise KeyError(
+                    f'image {image_id!r}: data sample has neither "gt_sem_seg" nor "gt_panoptic_seg"')
             stats = sem_seg_image_stats(pred, gt, len(classes), self.ignore_index, image_id=image_id)
             self.results.append((stats.tp, stats.pos_pred, stats.pos_gt))
 
@@ -84,7 +86,8 @@ class SemSegMetric(BaseMetric):
             total += SemSegStats(np.asarray(tp), np.asarray(pos_pred), np.asarray(pos_gt))
         res = sem_seg_summary(total, classes, self.convention, self.nan_to_num)
         print_log('semantic segmentation ({}): mIoU {:.2f}  fwIoU {:.2f}  mACC {:.2f}  pACC {:.2f}'.format(
-            self.convention, res['mIoU'], res['fwIoU'], res['mACC'], res['pACC']), logger='current')
+            self.convention, res['mIoU'], res['fwIoU'], res['mACC'], res['pACC']),
+                  logger='current')
         if not self.classwise:
             res = {k: v for k, v in res.items() if k in ('mIoU', 'fwIoU', 'mACC', 'pACC')}
         return res
