@@ -345,3 +345,20 @@ def test_instance_ap_without_predictions():
         }
     }])
     assert metric.evaluate(1)['instance/mAP'] == 0.0
+
+
+def test_instance_ap_classwise_keys():
+    gt = np.zeros((8, 8), np.int64)
+    gt[:4] = 3
+    metric = InstanceMaskAPMetric(classwise=True)
+    metric.dataset_meta = META
+    mask = torch.from_numpy(gt == 3)[None]
+    metric.process({}, [{
+        'img_id': 0,
+        'gt_panoptic_seg': {'data': torch.from_numpy(gt)[None]},
+        'segments_info': [{'id': 3, 'category_id': 0, 'iscrowd': 0}],
+        'pred_instances': {'masks': mask, 'labels': torch.tensor([0]), 'scores': torch.tensor([0.9])}
+    }])
+    res = metric.evaluate(1)
+    assert res['instance/mAP'] == pytest.approx(100.0) and res[f'instance/AP-{CLASSES[0]}'] == pytest.approx(100.0)
+    assert np.isnan(res[f'instance/AP-{CLASSES[1]}'])  # no GT of that class: NaN like detectron2

@@ -112,3 +112,16 @@ def test_eval_semseg_cli(tmp_path):
             str(tmp_path / 'gt'), '--pred-dir',
             str(tmp_path / 'pred'), '--num-classes', '5', '--reduce-zero-label'
         ])
+
+
+def test_eval_semseg_vocabulary_names(tmp_path):
+    from ovseg.datasets.vocabularies import load_vocabulary
+    names = [syns[0] for syns in load_vocabulary('toy_scenes')]
+    (tmp_path / 'gt').mkdir()
+    (tmp_path / 'pred').mkdir()
+    lab = (np.arange(6 * 8).reshape(6, 8) % len(names)).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / 'gt' / 'a.png'), lab)
+    cv2.imwrite(str(tmp_path / 'pred' / 'a.png'), lab)
+    res = _load_tool('eval_semseg').main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'),
+                                          '--vocabulary', 'toy_scenes'])
+    assert res['mIoU'] == 100.0 and f'IoU-{names[0]}' in res
