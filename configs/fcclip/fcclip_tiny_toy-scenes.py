@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 hidden_dim = 64
-max_iters = 400
+max_iters = 800
 
 model = dict(
     backbone=dict(

@@ -180,3 +180,49 @@ def test_geometric_ensemble_is_used_and_alpha_beta_zero_is_pure_in_vocab():
     pure = model.ensemble_logits(feats, outputs, clf, nums)
     assert torch.allclose(pure.exp(), outputs['pred_logits'].softmax(-1), atol=1e-5)
     assert not torch.allclose(pure, ens, atol=1e-3)
+
+
+# ----------------------------------------------------------------------------- real modules (tiny config)
+def _tiny_model():
+    from pathlib import Path
+    from tests.models.segmentors.test_fcclip_configs import require_fcclip_modules
+    require_fcclip_modules()
+    cfg = Config.fromfile(str(Path(__file__).resolve().parents[3] / 'configs/fcclip/fcclip_tiny_toy-scenes.py'))
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model)
+
+
+def test_tiny_model_loss_with_empty_samples_and_backward():
+    model = _tiny_model()
+    model.set_vocabulary(VOCAB, THING, split='train')
+    model.train()
+    x = torch.randn(2, 3, 64, 64)
+    losses = model.loss(x, _samples(2, (64, 64), (64, 64), labels=((0, 2), ())))
+    assert {'loss_ce', 'loss_mask', 'loss_dice', 'd0.loss_ce', 'd2.loss_dice'} <= set(losses)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.void_embedding.weight.grad is not None
+    assert model.transformer_decoder.class_head.logit_scale.grad is not None
+    assert all(p.grad is None for p in model.backbone.parameters())  # CLIP stays frozen
+    # a batch where no image has a segment: all queries learn void, mask losses are zero, no NaN
+    model.zero_grad()
+    empty = model.loss(x, _samples(2, (64, 64), (64, 64), labels=((), ())))
+    assert all(torch.isfinite(v) for v in empty.values())
+    assert empty['loss_ce'].item() > 0 and empty['loss_mask'].item() == 0.0
+    sum(empty.values()).backward()
+
+
+def test_tiny_model_predict_with_ensemble_and_valid_mask():
+    model = _tiny_model()
+    model.set_vocabulary(VOCAB, THING, split='train')
+    model.set_vocabulary(VOCAB + [['cow']], THING + [True], split='test')
+    model.test_cfg.update(geometric_ensemble_alpha=0.4, geometric_ensemble_beta=0.8, instance_on=True,
+                          ensemble_on_valid_mask=True)
+    model.eval()
+    samples = [SegDataSample(metainfo=dict(img_shape=(64, 48), ori_shape=(96, 72)))]
+    with torch.no_grad():
+        s = model.predict(torch.randn(1, 3, 64, 64), samples)[0]
+    assert s.pred_panoptic_seg.data.shape == (1, 96, 72) and s.pred_sem_seg.data.shape == (1, 96, 72)
+    assert s.pred_instances.masks.shape[1:] == (96, 72)
+    assert len(s.pred_instances.scores) <= 100
