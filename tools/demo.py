@@ -65,11 +65,28 @@ def config_vocabulary(cfg: Config) -> tuple[list, Optional[list], list]:
     while 'dataset' in inner and isinstance(inner['dataset'], dict):  # wrappers
         inner = inner['dataset']
     try:
-        dataset = DATASETS.build(dict(inner, lazy_init=True))
-    except TypeError:
-        dataset = DATASETS.build(inner)
-    meta = dataset_metainfo(dataset)
-    return [list(s) for s in meta['class_synonyms']], meta.get('is_thing'), meta.get('palette')
+        try:
+            dataset = DATASETS.build(dict(inner, lazy_init=True))
+        except TypeError:
+            dataset = DATASETS.build(inner)
+        meta = dataset_metainfo(dataset)
+        return [list(s) for s in meta['class_synonyms']], meta.get('is_thing'), meta.get('palette')
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        # The data is not on this machine: the vocabulary name in the dataset config is enough.
+        name = inner.get('vocabulary')
+        if not name:
+            raise RuntimeError(f'cannot read the config dataset vocabulary ({exc}); pass --vocabulary') from exc
+        from ovseg.engine.hooks.vocabulary_hook import resolve_vocabulary
+        syns, things = resolve_vocabulary(name)
+        palette = None
+        try:
+            from ovseg.datasets.vocabularies import load_category_meta
+            cats = load_category_meta(name)
+            if len(cats) == len(syns) and all('color' in c for c in cats):
+                palette = [tuple(c['color']) for c in cats]
+        except FileNotFoundError:
+            pass
+        return syns, things, palette
 
 
 def build_pipeline(cfg: Config):
