@@ -7,13 +7,13 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402,F401
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import ovseg  # noqa: E402,F401
 from ovseg.utils.dist_env import prepare_launch  # noqa: E402
-from ovseg.utils.launch import add_repo_root_to_path, set_local_rank_env  # noqa: E402
+from ovseg.utils.launch import add_repo_root_to_path, load_config, set_local_rank_env  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,13 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [

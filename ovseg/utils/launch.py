@@ -20,3 +20,18 @@ def set_local_rank_env(local_rank: int | None) -> None:
     """torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK. Accept both."""
     if 'LOCAL_RANK' not in os.environ and local_rank is not None:
         os.environ['LOCAL_RANK'] = str(local_rank)
+
+
+def load_config(config: str, cfg_options: dict | None = None, work_dir: str | None = None):
+    """Config with ``--cfg-options`` merged and ``work_dir`` resolved (CLI > config > work_dirs/<name>)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg

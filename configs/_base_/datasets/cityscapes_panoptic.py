@@ -1,8 +1,7 @@
 # Cityscapes panoptic val (19 classes; JSON category ids = label ids 7..33 → contiguous = train ids 0..18).
 # JSON/PNGs from cityscapesscripts createPanopticImgs (tools/dataset_converters/prepare_cityscapes.py).
-dataset_type = 'CocoPanopticDataset'
+_base_ = ['./panoptic_eval.py']
 data_root = 'data/cityscapes/'
-
 test_pipeline = [
     dict(type='LoadImage'),
     # fcclip_convnext_large_eval_cityscapes.yaml: MIN_SIZE_TEST 1024, MAX_SIZE_TEST 2560
@@ -10,24 +9,11 @@ test_pipeline = [
     dict(type='LoadPanopticAnnotations'),
     dict(type='PackSegInputs'),
 ]
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='gtFine/cityscapes_panoptic_val.json',
-        data_prefix=dict(img='leftImg8bit/val/', seg='gtFine/cityscapes_panoptic_val/'),
-        img_subdir_sep='_',  # leftImg8bit/val/<city>/<city>_xxxxxx_xxxxxx_leftImg8bit.png
-        vocabulary='cityscapes',
-        test_mode=True,
-        pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(
+    data_root=data_root,
+    ann_file='gtFine/cityscapes_panoptic_val.json',
+    data_prefix=dict(img='leftImg8bit/val/', seg='gtFine/cityscapes_panoptic_val/'),
+    img_subdir_sep='_',  # leftImg8bit/val/<city>/<city>_xxxxxx_xxxxxx_leftImg8bit.png
+    vocabulary='cityscapes',
+    pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = [  # FC-CLIP: COCOPanopticEvaluator + Cityscapes sem-seg + instance evaluators
-    dict(type='PanopticMetric'),
-    dict(type='SemSegMetric'),
-    dict(type='InstanceMaskAPMetric'),
-]
-test_evaluator = val_evaluator
