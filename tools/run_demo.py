@@ -131,9 +131,13 @@ def main(argv: list[str] | None = None) -> int:
                     return v
         return None
 
+    def fmt(*names):
+        v = pick(*names)
+        return '-' if v is None else f'{float(v):.1f}'
+
     print('\n==== FC-CLIP tiny on ToyScenes (CPU, random-init CLIP) ====')
-    print(f"PQ {pick('PQ')}  SQ {pick('SQ')}  RQ {pick('RQ')}  PQ_th {pick('PQ_th')}  PQ_st {pick('PQ_st')}  "
-          f"mIoU {pick('mIoU')}")
+    print(f"PQ {fmt('PQ')}  SQ {fmt('SQ')}  RQ {fmt('RQ')}  PQ_th {fmt('PQ_th')}  PQ_st {fmt('PQ_st')}  "
+          f"mIoU {fmt('mIoU')}")
     print(f'work dir      : {work_dir}')
     print(f'checkpoint    : {ckpt}')
     print(f'metrics JSON  : {metrics_path}')
