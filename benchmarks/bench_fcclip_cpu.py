@@ -50,14 +50,14 @@ def _synthetic_batch(batch: int, size: int, num_classes: int, seed: int = 0):
     masks, labels = [], []
     for _ in range(batch):
         m = torch.zeros(3, size, size, dtype=torch.bool)
-        m[0, : size // 2] = True                      # top band (stuff)
-        m[1, size // 2:] = True                       # bottom band (stuff)
-        y, x = torch.randint(0, size // 2, (2,), generator=g).tolist()
+        m[0, :size // 2] = True  # top band (stuff)
+        m[1, size // 2:] = True  # bottom band (stuff)
+        y, x = torch.randint(0, size // 2, (2, ), generator=g).tolist()
         m[2, y:y + size // 4, x:x + size // 4] = True  # a thing
         m[0] &= ~m[2]
         m[1] &= ~m[2]
         masks.append(m)
-        labels.append(torch.randint(0, num_classes, (3,), generator=g))
+        labels.append(torch.randint(0, num_classes, (3, ), generator=g))
     return imgs, masks, labels
 
 
@@ -80,27 +80,38 @@ def ours_sizes(cfg) -> dict:
     """The sizes of the tiny config that the Mask2Former config must match."""
     m = cfg.model
     pd, td, cr = m.pixel_decoder, m.transformer_decoder, m.criterion
-    return dict(
-        hidden_dim=td.get('hidden_dim', 256), num_queries=td.get('num_queries', 100),
-        dec_layers=td.get('dec_layers', 9), dec_heads=td.get('nheads', 8),
-        dec_ffn=td.get('dim_feedforward', 2048), conv_dim=pd.get('conv_dim', 256),
-        mask_dim=pd.get('mask_dim', 256), enc_layers=pd.get('transformer_enc_layers', 6),
-        enc_ffn=pd.get('transformer_dim_feedforward', 1024),
-        num_points=cr.get('num_points', 12544))
+    return dict(hidden_dim=td.get('hidden_dim', 256),
+                num_queries=td.get('num_queries', 100),
+                dec_layers=td.get('dec_layers', 9),
+                dec_heads=td.get('nheads', 8),
+                dec_ffn=td.get('dim_feedforward', 2048),
+                conv_dim=pd.get('conv_dim', 256),
+                mask_dim=pd.get('mask_dim', 256),
+                enc_layers=pd.get('transformer_enc_layers', 6),
+                enc_ffn=pd.get('transformer_dim_feedforward', 1024),
+                num_points=cr.get('num_points', 12544))
 
 
 def build_mask2former(sizes: dict, num_classes: int):
     from transformers import ConvNextConfig, Mask2FormerConfig, Mask2FormerForUniversalSegmentation
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
-    backbone = ConvNextConfig(depths=[2, 2, 6, 2], hidden_sizes=[40, 80, 160, 320],
+    backbone = ConvNextConfig(depths=[2, 2, 6, 2],
+                              hidden_sizes=[40, 80, 160, 320],
                               out_features=['stage1', 'stage2', 'stage3', 'stage4'])
     cfg = Mask2FormerConfig(
-        backbone_config=backbone, feature_size=sizes['conv_dim'], mask_feature_size=sizes['mask_dim'],
-        hidden_dim=sizes['hidden_dim'], encoder_feedforward_dim=sizes['enc_ffn'],
-        encoder_layers=sizes['enc_layers'], decoder_layers=sizes['dec_layers'] + 1,  # HF uses N-1 layers
-        num_attention_heads=sizes['dec_heads'], dim_feedforward=sizes['dec_ffn'],
-        num_queries=sizes['num_queries'], train_num_points=sizes['num_points'], num_labels=num_classes)
+        backbone_config=backbone,
+        feature_size=sizes['conv_dim'],
+        mask_feature_size=sizes['mask_dim'],
+        hidden_dim=sizes['hidden_dim'],
+        encoder_feedforward_dim=sizes['enc_ffn'],
+        encoder_layers=sizes['enc_layers'],
+        decoder_layers=sizes['dec_layers'] + 1,  # HF uses N-1 layers
+        num_attention_heads=sizes['dec_heads'],
+        dim_feedforward=sizes['dec_ffn'],
+        num_queries=sizes['num_queries'],
+        train_num_points=sizes['num_points'],
+        num_labels=num_classes)
     model = Mask2FormerForUniversalSegmentation(cfg)
     for p in model.model.pixel_level_module.encoder.parameters():
         p.requires_grad_(False)
@@ -125,7 +136,8 @@ def main(argv=None) -> dict:
     def ours_batch():
         samples = []
         for m, lab in zip(masks, labels):
-            s = SegDataSample(metainfo=dict(img_shape=(args.size, args.size), ori_shape=(args.size, args.size)))
+            s = SegDataSample(
+                metainfo=dict(img_shape=(args.size, args.size), ori_shape=(args.size, args.size)))
             s.gt_instances = InstanceData(masks=m.clone(), labels=lab.clone())
             samples.append(s)
         return dict(inputs=list(imgs), data_samples=samples)
@@ -165,7 +177,9 @@ def main(argv=None) -> dict:
             out = hf(pixel_values=x)
             from transformers import Mask2FormerImageProcessor
             proc = Mask2FormerImageProcessor()
-            proc.post_process_panoptic_segmentation(out, threshold=0.0, overlap_mask_area_threshold=0.8,
+            proc.post_process_panoptic_segmentation(out,
+                                                    threshold=0.0,
+                                                    overlap_mask_area_threshold=0.8,
                                                     target_sizes=[(args.size, args.size)] * args.batch)
 
     results = {}
@@ -182,8 +196,13 @@ def main(argv=None) -> dict:
         results[phase] = dict(fcclip_s=round(mo, 4), mask2former_s=round(mh, 4), ratio=round(mo / mh, 3))
     n_o = sum(p.numel() for p in ours.parameters() if p.requires_grad)
     n_h = sum(p.numel() for p in hf.parameters() if p.requires_grad)
-    results['setup'] = dict(batch=args.batch, size=args.size, threads=args.threads, steps=args.steps,
-                            trainable_params_fcclip=n_o, trainable_params_mask2former=n_h, **sizes)
+    results['setup'] = dict(batch=args.batch,
+                            size=args.size,
+                            threads=args.threads,
+                            steps=args.steps,
+                            trainable_params_fcclip=n_o,
+                            trainable_params_mask2former=n_h,
+                            **sizes)
     print(f"FC-CLIP tiny vs transformers Mask2Former (CPU, {args.threads} threads, batch {args.batch}, "
           f"{args.size}x{args.size}, median of {args.steps})")
     print(f"  sizes: {sizes}")

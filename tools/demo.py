@@ -35,10 +35,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('images', nargs='+', help='image files or folders')
     p.add_argument('--config', required=True)
     p.add_argument('--checkpoint', default=None, help='checkpoint (mmengine or converted FC-CLIP)')
-    p.add_argument('--vocabulary', default=None,
+    p.add_argument('--vocabulary',
+                   default=None,
                    help='"a1,a2;b1" classes (; separated) with synonyms (, separated), a vocabulary name '
-                        '(coco_panoptic, ade20k_150, ...) or a file; default: the config test dataset vocabulary')
-    p.add_argument('--things', default=None,
+                   '(coco_panoptic, ade20k_150, ...) or a file; default: the config test dataset vocabulary')
+    p.add_argument('--things',
+                   default=None,
                    help='comma-separated 0/1 per custom class (1 = thing); default all things')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -75,7 +77,8 @@ def config_vocabulary(cfg: Config) -> tuple[list, Optional[list], list]:
         # The data is not on this machine: the vocabulary name in the dataset config is enough.
         name = inner.get('vocabulary')
         if not name:
-            raise RuntimeError(f'cannot read the config dataset vocabulary ({exc}); pass --vocabulary') from exc
+            raise RuntimeError(
+                f'cannot read the config dataset vocabulary ({exc}); pass --vocabulary') from exc
         from ovseg.engine.hooks.vocabulary_hook import resolve_vocabulary
         syns, things = resolve_vocabulary(name)
         palette = None
@@ -122,7 +125,8 @@ def list_images(items: Sequence[str]) -> list[str]:
     return out
 
 
-def _put_labels(vis: np.ndarray, pan: np.ndarray, segments: Sequence[dict], names: Sequence[str]) -> np.ndarray:
+def _put_labels(vis: np.ndarray, pan: np.ndarray, segments: Sequence[dict],
+                names: Sequence[str]) -> np.ndarray:
     vis = np.ascontiguousarray(vis)
     for seg in segments:
         ys, xs = np.nonzero(pan == seg['id'])
@@ -133,7 +137,11 @@ def _put_labels(vis: np.ndarray, pan: np.ndarray, segments: Sequence[dict], name
     return vis
 
 
-def run_demo(model, pipeline, images: Sequence[str], classes: Sequence[Sequence[str]], out_dir: str,
+def run_demo(model,
+             pipeline,
+             images: Sequence[str],
+             classes: Sequence[Sequence[str]],
+             out_dir: str,
              palette: Optional[Sequence] = None) -> list[dict]:
     """Predict each image and write overlays + JSON; returns one summary dict per image."""
     from mmengine.dataset import pseudo_collate
@@ -153,14 +161,19 @@ def run_demo(model, pipeline, images: Sequence[str], classes: Sequence[Sequence[
             pan = sample.pred_panoptic_seg.data[0].cpu().numpy()
             segs = sample.get('pred_segments_info', [])
             # labels drawn here on the uint8 result (cv2.putText needs 8-bit images)
-            vis = _put_labels(draw_panoptic(img, pan, segs, names, palette, with_labels=False), pan, segs, names)
+            vis = _put_labels(draw_panoptic(img, pan, segs, names, palette, with_labels=False), pan, segs,
+                              names)
             record['panoptic_png'] = osp.join(out_dir, f'{stem}_panoptic.png')
             cv2.imwrite(record['panoptic_png'], np.ascontiguousarray(vis[:, :, ::-1]))
-            record['segments'] = [dict(id=int(s['id']), category_id=int(s['category_id']),
-                                       category=names[s['category_id']],
-                                       synonyms=list(classes[s['category_id']]),
-                                       isthing=bool(s['isthing']), score=round(float(s.get('score', 0.0)), 4),
-                                       area=int((pan == s['id']).sum())) for s in segs]
+            record['segments'] = [
+                dict(id=int(s['id']),
+                     category_id=int(s['category_id']),
+                     category=names[s['category_id']],
+                     synonyms=list(classes[s['category_id']]),
+                     isthing=bool(s['isthing']),
+                     score=round(float(s.get('score', 0.0)), 4),
+                     area=int((pan == s['id']).sum())) for s in segs
+            ]
         if 'pred_sem_seg' in sample:
             sem = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
             vis = draw_semantic(img, sem, palette)

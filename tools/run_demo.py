@@ -31,8 +31,13 @@ def _run(cmd: list[str], log_path: str) -> None:
     env.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 2))
     env['PYTHONPATH'] = REPO + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1)
+        proc = subprocess.Popen(cmd,
+                                cwd=REPO,
+                                env=env,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                text=True,
+                                bufsize=1)
         for line in proc.stdout:
             log.write(line)
             if ('Iter(train)' in line or 'Iter(val)' in line and 'PQ' in line or 'Iter(test)' in line
@@ -56,8 +61,9 @@ def _latest_metrics(work_dir: str) -> dict:
                 lines = [json.loads(line) for line in f if line.strip()]
         except (json.JSONDecodeError, OSError):
             continue
-        if lines and any(k.startswith(('coco_panoptic', 'pq', 'PQ', 'sem_seg', 'mIoU')) or '/' in k
-                         for k in lines[-1]):
+        if lines and any(
+                k.startswith(('coco_panoptic', 'pq', 'PQ', 'sem_seg', 'mIoU')) or '/' in k
+                for k in lines[-1]):
             return dict(path=path, metrics=lines[-1])
     return dict(path=None, metrics={})
 
@@ -90,12 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = osp.join(work_dir, 'iter_{}.pth')
     if not args.skip_train:
         iters = args.iters or cfg.train_cfg.max_iters
-        print(f'[2/4] training tiny FC-CLIP for {iters} iterations on CPU (log: {work_dir}/train.log)', flush=True)
+        print(f'[2/4] training tiny FC-CLIP for {iters} iterations on CPU (log: {work_dir}/train.log)',
+              flush=True)
         t0 = time.time()
         cmd = [py, 'tools/train.py', config, '--work-dir', work_dir]
         if args.iters:
-            cmd += ['--cfg-options', f'train_cfg.max_iters={args.iters}',
-                    f'train_cfg.val_interval={args.iters}', f'default_hooks.checkpoint.interval={args.iters}']
+            cmd += [
+                '--cfg-options', f'train_cfg.max_iters={args.iters}', f'train_cfg.val_interval={args.iters}',
+                f'default_hooks.checkpoint.interval={args.iters}'
+            ]
         _run(cmd, osp.join(work_dir, 'train.log'))
         print(f'    trained in {time.time() - t0:.0f}s', flush=True)
     last = osp.join(work_dir, 'last_checkpoint')
@@ -141,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f'work dir      : {work_dir}')
     print(f'checkpoint    : {ckpt}')
     print(f'metrics JSON  : {metrics_path}')
-    print(f'overlays      : {vis_dir} ({len(glob.glob(osp.join(vis_dir, "*_panoptic.png")))} panoptic PNGs + JSON)')
+    print(
+        f'overlays      : {vis_dir} '
+        f'({len(glob.glob(osp.join(vis_dir, "*_panoptic.png")))} panoptic PNGs + JSON)'
+    )
     print(f'total time    : {time.time() - start:.0f}s')
     return 0
 

@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_convnext_large evaluated on ADE20K-150 panoptic val (PQ, mAP, mIoU) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_ade20k.yaml
+# FC-CLIP (fcclip_convnext_large) on ADE20K-150 panoptic val (PQ, mAP, mIoU); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_ade20k.yaml.
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/ade20k_panoptic.py',

@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_convnext_large evaluated on ADE20K-847 semantic val (mIoU; PANOPTIC_ON/INSTANCE_ON False) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_a847.yaml
+# FC-CLIP (fcclip_convnext_large) on A-847 semantic val (mIoU); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_a847.yaml.
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/ade20k_847.py',

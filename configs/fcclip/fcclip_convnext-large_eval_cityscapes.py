@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_convnext_large evaluated on Cityscapes panoptic val (PQ, AP, mIoU; test size 1024 / max 2560 in the dataset config) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_cityscapes.yaml
+# FC-CLIP (fcclip_convnext_large) on Cityscapes val (PQ, AP, mIoU; 1024/2560); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_cityscapes.yaml.
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/cityscapes_panoptic.py',

@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_convnext_large evaluated on COCO panoptic val (PQ, mAP, mIoU; the training set) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_coco.yaml
+# FC-CLIP (fcclip_convnext_large) on COCO panoptic val (PQ, mAP, mIoU); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_coco.yaml.
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/coco_panoptic.py',

@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_convnext_large evaluated on Mapillary Vistas panoptic val (PQ, mIoU; INSTANCE_ON False; test size 1024 / max 2560) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_mapillary_vistas.yaml
+# FC-CLIP (fcclip_convnext_large) on Mapillary Vistas val (PQ, mIoU; 1024/2560); trained on COCO only.
+# Tasks / test size as the official fcclip_convnext_large_eval_mapillary_vistas.yaml.
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/mapillary_panoptic.py',

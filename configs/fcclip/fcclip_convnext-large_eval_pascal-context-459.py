@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_convnext_large evaluated on PASCAL Context 459 (PC-459) semantic val (mIoU) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_pc459.yaml
+# FC-CLIP (fcclip_convnext_large) on PC-459 semantic val (mIoU); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_pc459.yaml.
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/pascal_context_459.py',

@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_convnext_large evaluated on PASCAL VOC 20 (PAS-20) semantic val (mIoU) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_pas20.yaml
+# FC-CLIP (fcclip_convnext_large) on PAS-20 semantic val (mIoU); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_pas20.yaml.
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/pascal_voc_20.py',

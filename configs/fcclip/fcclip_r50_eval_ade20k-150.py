@@ -1,5 +1,5 @@
-# FC-CLIP fcclip_r50 evaluated on ADE20K-150 panoptic val (PQ, mAP, mIoU) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_ade20k_r50.yaml (RN50: ..._eval_ade20k_r50.yaml; other sets inherit its MODEL part here)
+# FC-CLIP (fcclip_r50) on ADE20K-150 panoptic val (PQ, mAP, mIoU); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_ade20k_r50.yaml.
 _base_ = [
     '../_base_/models/fcclip_r50.py',
     '../_base_/datasets/ade20k_panoptic.py',

@@ -1,5 +1,6 @@
-# FC-CLIP fcclip_r50 evaluated on PASCAL VOC 21 (PAS-21, with background) semantic val (mIoU) (trained on COCO panoptic only).
-# Official: configs/coco/panoptic-segmentation/fcclip/fcclip_convnext_large_eval_pas21.yaml (RN50: ..._eval_ade20k_r50.yaml; other sets inherit its MODEL part here)
+# FC-CLIP (fcclip_r50) on PAS-21 semantic val (mIoU); trained on COCO panoptic only.
+# Tasks / test size as the official fcclip_convnext_large_eval_pas21.yaml;
+# RN50 model part from ..._ade20k_r50.yaml.
 _base_ = [
     '../_base_/models/fcclip_r50.py',
     '../_base_/datasets/pascal_voc_21.py',

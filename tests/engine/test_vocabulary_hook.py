@@ -11,6 +11,7 @@ from ovseg.engine.hooks.vocabulary_hook import parse_vocabulary_string, resolve_
 
 
 class RecordingModel(nn.Module):
+
     def __init__(self):
         super().__init__()
         self.vocab = {}
@@ -24,12 +25,14 @@ class RecordingModel(nn.Module):
 
 @MODEL_WRAPPERS.register_module(force=True)
 class FakeDDP(nn.Module):
+
     def __init__(self, module):
         super().__init__()
         self.module = module
 
 
 class FakeDataset:
+
     def __init__(self, syns, things):
         self.metainfo = dict(classes=tuple(s[0] for s in syns), class_synonyms=syns, is_thing=things)
 
@@ -64,9 +67,11 @@ def test_train_and_val_vocabularies_from_datasets_through_ddp():
 
 def test_dataset_wrappers_are_unwrapped():
     model = RecordingModel()
+
     class Repeat:  # mmengine RepeatDataset / ClassBalancedDataset style: `.dataset`, no own vocabulary
         metainfo = {}
         dataset = VAL
+
     wrapped = Repeat()
     runner = _runner(model, test_dataloader=wrapped, cfg=dict(train_vocabulary=[['person']]))
     VocabularyHook().before_test(runner)
@@ -74,13 +79,16 @@ def test_dataset_wrappers_are_unwrapped():
 
     class Concat:  # torch-style ConcatDataset without merged metainfo
         datasets = [VAL, VAL]
+
     VocabularyHook().before_test(_runner(model, test_dataloader=Concat(), cfg=dict(train_vocabulary='x,y')))
     assert model.vocab['test'][1] == [True, False, True]
 
     class BadConcat:
         datasets = [VAL, TRAIN]
+
     with pytest.raises(ValueError, match='different class vocabulary'):
-        VocabularyHook().before_test(_runner(model, test_dataloader=BadConcat(), cfg=dict(train_vocabulary='x')))
+        VocabularyHook().before_test(
+            _runner(model, test_dataloader=BadConcat(), cfg=dict(train_vocabulary='x')))
 
 
 def test_test_only_run_takes_train_vocabulary_from_config_key():
@@ -92,8 +100,8 @@ def test_test_only_run_takes_train_vocabulary_from_config_key():
     assert model.vocab['test'][0][0] == ['cat']
     # the hook argument wins over the config key, and an existing train vocabulary is kept
     model2 = RecordingModel()
-    VocabularyHook(train_vocabulary='a,b;c').before_test(_runner(model2, cfg=dict(train_vocabulary='coco_panoptic'),
-                                                                   test_dataloader=VAL))
+    VocabularyHook(train_vocabulary='a,b;c').before_test(
+        _runner(model2, cfg=dict(train_vocabulary='coco_panoptic'), test_dataloader=VAL))
     assert model2.vocab['train'][0] == [['a', 'b'], ['c']]
 
 

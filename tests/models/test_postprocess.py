@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ovseg.models.utils.postprocess import (instance_inference, panoptic_inference, semantic_inference,
-                                           sem_seg_postprocess)
+                                            sem_seg_postprocess)
 
 BIG = 20.0  # mask logit: sigmoid(20) ~ 1, sigmoid(-20) ~ 0
 
@@ -25,12 +25,18 @@ def _mask(h, w, box):
 def test_panoptic_basic_assignment_void_and_ids():
     # classes: 0 = thing (person), 1 = stuff (sky); 3 queries + 1 void query
     is_thing = [True, False]
-    cls = _cls([[0.9, 0.05, 0.05],    # q0 person, left half
-                [0.1, 0.8, 0.1],      # q1 sky, right half
-                [0.05, 0.05, 0.9],    # q2 void -> dropped
-                [0.7, 0.2, 0.1]])     # q3 person, bottom-left corner overlapping q0
-    masks = torch.stack([_mask(4, 4, (0, 4, 0, 2)), _mask(4, 4, (0, 4, 2, 4)),
-                         _mask(4, 4, (0, 4, 0, 4)), _mask(4, 4, (3, 4, 0, 1))])
+    cls = _cls([
+        [0.9, 0.05, 0.05],  # q0 person, left half
+        [0.1, 0.8, 0.1],  # q1 sky, right half
+        [0.05, 0.05, 0.9],  # q2 void -> dropped
+        [0.7, 0.2, 0.1]
+    ])  # q3 person, bottom-left corner overlapping q0
+    masks = torch.stack([
+        _mask(4, 4, (0, 4, 0, 2)),
+        _mask(4, 4, (0, 4, 2, 4)),
+        _mask(4, 4, (0, 4, 0, 4)),
+        _mask(4, 4, (3, 4, 0, 1))
+    ])
     pan, info = panoptic_inference(cls, masks, is_thing, object_mask_threshold=0.0, overlap_threshold=0.8)
     assert pan.dtype == torch.long and pan.shape == (4, 4)
     # q3 loses its only pixel to q0 (0.9 > 0.7): visible 0 -> dropped; q0 gets left half, q1 right half
@@ -57,8 +63,12 @@ def test_panoptic_overlap_threshold_drops_occluded_segment():
 def test_panoptic_merges_stuff_of_same_class_but_not_things():
     is_thing = [True, False]
     cls = _cls([[0.05, 0.9, 0.05], [0.05, 0.7, 0.25], [0.8, 0.1, 0.1], [0.75, 0.15, 0.1]])
-    masks = torch.stack([_mask(2, 8, (0, 2, 0, 2)), _mask(2, 8, (0, 2, 2, 4)),
-                         _mask(2, 8, (0, 2, 4, 6)), _mask(2, 8, (0, 2, 6, 8))])
+    masks = torch.stack([
+        _mask(2, 8, (0, 2, 0, 2)),
+        _mask(2, 8, (0, 2, 2, 4)),
+        _mask(2, 8, (0, 2, 4, 6)),
+        _mask(2, 8, (0, 2, 6, 8))
+    ])
     pan, info = panoptic_inference(cls, masks, is_thing)
     assert len(info) == 3
     stuff = [s for s in info if not s['isthing']]
@@ -95,13 +105,14 @@ def test_semantic_inference_numbers():
     assert sem[:, 0, 1].tolist() == pytest.approx([0.1, 0.6], abs=1e-5)
     # logits and log-probs give the same answer (softmax inside)
     raw = torch.tensor([[2.0, 1.0, 0.0]])
-    assert torch.allclose(semantic_inference(raw, masks[:1]), semantic_inference(raw.log_softmax(-1), masks[:1]))
+    assert torch.allclose(semantic_inference(raw, masks[:1]),
+                          semantic_inference(raw.log_softmax(-1), masks[:1]))
 
 
 def test_instance_inference_topk_scores_and_thing_only():
     is_thing = [True, False]
     cls = _cls([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
-    m0 = torch.tensor([[BIG, 0.5], [-BIG, -BIG]])   # binary: 2 px, sigmoid 1 and 0.6225
+    m0 = torch.tensor([[BIG, 0.5], [-BIG, -BIG]])  # binary: 2 px, sigmoid 1 and 0.6225
     m1 = torch.tensor([[BIG, BIG], [BIG, BIG]])
     out = instance_inference(cls, torch.stack([m0, m1]), is_thing, topk=3)
     assert out['labels'].tolist() == [1, 0, 1]

@@ -14,14 +14,17 @@ CONFIG = 'configs/fcclip/fcclip_tiny_toy-scenes.py'
 
 
 def require_fcclip_modules():
-    """Skip (with the reason) while the decoder/pixel-decoder/criterion modules the configs name are absent."""
+    """Skip (with the reason) while the decoder / pixel-decoder / criterion modules are absent."""
     import ovseg.models  # noqa: F401
     from mmengine.config import Config
     from ovseg.registry import MODELS
     from pathlib import Path
-    cfg = Config.fromfile(str(Path(__file__).resolve().parents[2] / 'configs/_base_/models/fcclip_convnext_large.py'))
-    names = [cfg.model.pixel_decoder.type, cfg.model.transformer_decoder.type, cfg.model.criterion.type,
-             cfg.model.criterion.matcher.type]
+    cfg = Config.fromfile(
+        str(Path(__file__).resolve().parents[2] / 'configs/_base_/models/fcclip_convnext_large.py'))
+    names = [
+        cfg.model.pixel_decoder.type, cfg.model.transformer_decoder.type, cfg.model.criterion.type,
+        cfg.model.criterion.matcher.type
+    ]
     missing = [n for n in names if MODELS.get(n) is None]
     if missing:
         pytest.skip(f'FC-CLIP modules not registered yet: {missing}')
@@ -60,9 +63,11 @@ def _demo(repo_root, monkeypatch, argv):
 
 def test_demo_custom_vocabulary(repo_root, monkeypatch, tmp_path, image, tiny_checkpoint):
     out = tmp_path / 'out'
-    res = _demo(repo_root, monkeypatch, [str(image), '--config', CONFIG, '--checkpoint', str(tiny_checkpoint),
-                                         '--vocabulary', 'ball,sphere;sky,clouds;grass', '--things', '1,0,0',
-                                         '--out', str(out), '--device', 'cpu'])
+    res = _demo(repo_root, monkeypatch, [
+        str(image), '--config', CONFIG, '--checkpoint',
+        str(tiny_checkpoint), '--vocabulary', 'ball,sphere;sky,clouds;grass', '--things', '1,0,0', '--out',
+        str(out), '--device', 'cpu'
+    ])
     assert len(res) == 1
     record = json.loads((out / 'scene.json').read_text())
     pan = cv2.imread(str(out / 'scene_panoptic.png'))
@@ -75,10 +80,14 @@ def test_demo_custom_vocabulary(repo_root, monkeypatch, tmp_path, image, tiny_ch
     assert sum(record['semantic_classes'].values()) == 70 * 90
 
 
-def test_demo_default_vocabulary_is_the_config_dataset(repo_root, monkeypatch, tmp_path, image, tiny_checkpoint):
+def test_demo_default_vocabulary_is_the_config_dataset(repo_root, monkeypatch, tmp_path, image,
+                                                       tiny_checkpoint):
     out = tmp_path / 'out'
-    _demo(repo_root, monkeypatch, [str(image), '--config', CONFIG, '--checkpoint', str(tiny_checkpoint),
-                                   '--out', str(out), '--device', 'cpu'])
+    _demo(repo_root, monkeypatch, [
+        str(image), '--config', CONFIG, '--checkpoint',
+        str(tiny_checkpoint), '--out',
+        str(out), '--device', 'cpu'
+    ])
     record = json.loads((out / 'scene.json').read_text())
     toy = {'ball', 'box', 'sign', 'ring', 'star', 'cross', 'sky', 'wall', 'grass', 'water', 'sand'}
     assert set(record['semantic_classes']) <= toy

@@ -1,7 +1,8 @@
 # FC-CLIP with the ConvNeXt-Large CLIP (the headline model).
 # Sources (reference notes ../shared/reference/fcclip_dreammask.md): §1.1 backbone, §1.2 pixel decoder,
 # §1.3 transformer decoder + in-vocab head, §1.5-1.6 inference, §2 losses. Official yamls:
-# fcclip_convnext_large_eval_ade20k.yaml <- maskformer2_R50_bs16_50ep.yaml <- Base-COCO-PanopticSegmentation.yaml
+# fcclip_convnext_large_eval_ade20k.yaml <- maskformer2_R50_bs16_50ep.yaml
+# <- Base-COCO-PanopticSegmentation.yaml
 embed_dim = 768    # MODEL.FC_CLIP.EMBED_DIM 768 (convnext_large_d_320 text_projection width)
 hidden_dim = 256   # MASK_FORMER.HIDDEN_DIM 256 = SEM_SEG_HEAD.CONVS_DIM = MASK_DIM 256
 num_queries = 250  # MASK_FORMER.NUM_OBJECT_QUERIES 250 (eval yaml; base yaml has 100)
@@ -46,7 +47,7 @@ model = dict(
         enforce_input_project=False,                     # MASK_FORMER.ENFORCE_INPUT_PROJ False
         class_head=dict(
             type='InVocabClassifier',
-            hidden_dim=hidden_dim,                       # _mask_pooling_proj LayerNorm(256) + Linear(256, 256)
+            hidden_dim=hidden_dim,                       # _mask_pooling_proj: LayerNorm(256) + Linear
             embed_dim=embed_dim,                         # class_embed MLP 256 -> 256 -> 256 -> 768
             num_layers=3)),                              # 3-layer MLP; logit_scale init log(1/0.07)
     criterion=dict(
@@ -67,8 +68,8 @@ model = dict(
         panoptic_on=True, semantic_on=True, instance_on=True,  # MASK_FORMER.TEST.*_ON (eval_ade20k.yaml)
         object_mask_threshold=0.0,                       # TEST.OBJECT_MASK_THRESHOLD 0.0 (eval yaml)
         overlap_threshold=0.8,                           # TEST.OVERLAP_THRESHOLD 0.8
-        geometric_ensemble_alpha=0.4,                    # FC_CLIP.GEOMETRIC_ENSEMBLE_ALPHA 0.4 (seen classes)
-        geometric_ensemble_beta=0.8,                     # FC_CLIP.GEOMETRIC_ENSEMBLE_BETA 0.8 (unseen classes)
+        geometric_ensemble_alpha=0.4,                    # FC_CLIP.GEOMETRIC_ENSEMBLE_ALPHA 0.4 (seen)
+        geometric_ensemble_beta=0.8,                     # FC_CLIP.GEOMETRIC_ENSEMBLE_BETA 0.8 (unseen)
         ensemble_on_valid_mask=False,                    # FC_CLIP.ENSEMBLE_ON_VALID_MASK (False for ConvNeXt)
         test_topk_per_image=100),                        # TEST.DETECTIONS_PER_IMAGE (detectron2 default 100)
 )

@@ -43,8 +43,8 @@ def parse_vocabulary_string(text: str) -> list[list[str]]:
     return classes
 
 
-def resolve_vocabulary(spec: VocabSpec, is_thing: Optional[Sequence[bool]] = None
-                       ) -> Tuple[list, Optional[list]]:
+def resolve_vocabulary(spec: VocabSpec,
+                       is_thing: Optional[Sequence[bool]] = None) -> Tuple[list, Optional[list]]:
     """Turn a vocabulary spec into ``(class_synonyms, is_thing or None)``.
 
     ``spec`` may be a dataset ``metainfo``-like dict, a list of synonym lists / comma strings, a
@@ -53,8 +53,8 @@ def resolve_vocabulary(spec: VocabSpec, is_thing: Optional[Sequence[bool]] = Non
     if isinstance(spec, dict):
         syns = spec.get('class_synonyms') or [[c] for c in spec.get('classes', ())]
         flags = is_thing if is_thing is not None else spec.get('is_thing')
-        return [list(s) if not isinstance(s, str) else [s] for s in syns], (list(flags) if flags is not None
-                                                                            else None)
+        return [list(s) if not isinstance(s, str) else [s]
+                for s in syns], (list(flags) if flags is not None else None)
     if isinstance(spec, str):
         looks_like_file = spec.endswith(('.txt', '.json')) or osp.sep in spec
         if ';' in spec and not looks_like_file:
@@ -120,8 +120,9 @@ def _check_same_vocabulary(datasets: Sequence[Any], metas: Optional[list] = None
     first = [list(s) for s in metas[0]['class_synonyms']]
     for i, m in enumerate(metas[1:], 1):
         if [list(s) for s in m['class_synonyms']] != first:
-            raise ValueError(f'ConcatDataset part {i} has a different class vocabulary from part 0; an '
-                             'open-vocabulary model trains on one vocabulary (label indices are per vocabulary)')
+            raise ValueError(
+                f'ConcatDataset part {i} has a different class vocabulary from part 0; an '
+                'open-vocabulary model trains on one vocabulary (label indices are per vocabulary)')
 
 
 @HOOKS.register_module()
@@ -139,8 +140,11 @@ class VocabularyHook(Hook):
 
     priority = 'ABOVE_NORMAL'  # before hooks that may run the model (e.g. visualisation)
 
-    def __init__(self, vocabulary: Optional[VocabSpec] = None, is_thing: Optional[Sequence[bool]] = None,
-                 train_vocabulary: Optional[VocabSpec] = None, set_train: bool = True,
+    def __init__(self,
+                 vocabulary: Optional[VocabSpec] = None,
+                 is_thing: Optional[Sequence[bool]] = None,
+                 train_vocabulary: Optional[VocabSpec] = None,
+                 set_train: bool = True,
                  set_test: bool = True) -> None:
         self.vocabulary = vocabulary
         self.is_thing = is_thing
@@ -162,7 +166,8 @@ class VocabularyHook(Hook):
     def _apply(self, runner, syns, flags, split: str, source: str) -> None:
         model = self._model(runner)
         model.set_vocabulary(syns, flags, split=split)
-        print_log(f'VocabularyHook: {split} vocabulary = {len(syns)} classes from {source}', logger='current',
+        print_log(f'VocabularyHook: {split} vocabulary = {len(syns)} classes from {source}',
+                  logger='current',
                   level=logging.INFO)
 
     def _ensure_train_vocabulary(self, runner) -> None:
@@ -175,7 +180,8 @@ class VocabularyHook(Hook):
             spec = runner.cfg.get('train_vocabulary', None)
         if spec is not None:
             syns, flags = resolve_vocabulary(spec)
-            self._apply(runner, syns, flags, 'train', f'train_vocabulary={spec if isinstance(spec, str) else "<list>"}')
+            self._apply(runner, syns, flags, 'train',
+                        f'train_vocabulary={spec if isinstance(spec, str) else "<list>"}')
             return
         cfg_loader = runner.cfg.get('train_dataloader', None) if getattr(runner, 'cfg', None) else None
         if cfg_loader is not None:
@@ -184,8 +190,11 @@ class VocabularyHook(Hook):
                 self._apply(runner, meta['class_synonyms'], meta.get('is_thing'), 'train',
                             'the train_dataloader config')
                 return
-        print_log('VocabularyHook: no train vocabulary (set `train_vocabulary` in the config); FC-CLIP will '
-                  'treat every test class as unseen', logger='current', level=logging.WARNING)
+        print_log(
+            'VocabularyHook: no train vocabulary (set `train_vocabulary` in the config); FC-CLIP will '
+            'treat every test class as unseen',
+            logger='current',
+            level=logging.WARNING)
 
     @staticmethod
     def _metainfo_from_dataset_cfg(ds_cfg: Any) -> Optional[dict]:
@@ -196,7 +205,8 @@ class VocabularyHook(Hook):
             return dataset_metainfo(dataset)
         except Exception as exc:  # noqa: BLE001 - best effort; a warning follows
             print_log(f'VocabularyHook: could not build the train dataset to read its vocabulary ({exc})',
-                      logger='current', level=logging.WARNING)
+                      logger='current',
+                      level=logging.WARNING)
             return None
 
     def _set_test(self, runner, loader_attr: str) -> None:

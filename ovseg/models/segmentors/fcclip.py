@@ -31,22 +31,22 @@ from torch import Tensor, nn
 
 from ovseg.registry import MODELS
 from ovseg.models.utils.postprocess import (instance_inference, panoptic_inference, sem_seg_postprocess,
-                                           semantic_inference)
+                                            semantic_inference)
 
 Vocabulary = Sequence[Union[str, Sequence[str]]]
 
 DEFAULT_TEST_CFG = dict(
-    panoptic_on=True,               # MODEL.MASK_FORMER.TEST.PANOPTIC_ON
-    semantic_on=True,               # ...SEMANTIC_ON
-    instance_on=True,               # ...INSTANCE_ON
-    object_mask_threshold=0.0,      # eval yaml OBJECT_MASK_THRESHOLD (base yaml 0.8)
-    overlap_threshold=0.8,          # OVERLAP_THRESHOLD
-    geometric_ensemble_alpha=0.4,   # MODEL.FC_CLIP.GEOMETRIC_ENSEMBLE_ALPHA (seen classes)
-    geometric_ensemble_beta=0.8,    # MODEL.FC_CLIP.GEOMETRIC_ENSEMBLE_BETA (unseen classes)
-    ensemble_on_valid_mask=False,   # MODEL.FC_CLIP.ENSEMBLE_ON_VALID_MASK (True for RN CLIPs)
-    test_topk_per_image=100,        # TEST.DETECTIONS_PER_IMAGE (detectron2 default)
+    panoptic_on=True,  # MODEL.MASK_FORMER.TEST.PANOPTIC_ON
+    semantic_on=True,  # ...SEMANTIC_ON
+    instance_on=True,  # ...INSTANCE_ON
+    object_mask_threshold=0.0,  # eval yaml OBJECT_MASK_THRESHOLD (base yaml 0.8)
+    overlap_threshold=0.8,  # OVERLAP_THRESHOLD
+    geometric_ensemble_alpha=0.4,  # MODEL.FC_CLIP.GEOMETRIC_ENSEMBLE_ALPHA (seen classes)
+    geometric_ensemble_beta=0.8,  # MODEL.FC_CLIP.GEOMETRIC_ENSEMBLE_BETA (unseen classes)
+    ensemble_on_valid_mask=False,  # MODEL.FC_CLIP.ENSEMBLE_ON_VALID_MASK (True for RN CLIPs)
+    test_topk_per_image=100,  # TEST.DETECTIONS_PER_IMAGE (detectron2 default)
     sem_seg_postprocess_before_inference=False,  # forced True when panoptic or instance output is on
-    output_seg_logits=False,        # also store C×H×W semantic scores as `seg_logits` (memory heavy)
+    output_seg_logits=False,  # also store C×H×W semantic scores as `seg_logits` (memory heavy)
 )
 
 
@@ -134,13 +134,16 @@ class FCCLIP(BaseModel):
             if head.get('embed_dim') is None:
                 head['embed_dim'] = embed_dim
             elif int(head['embed_dim']) != embed_dim:
-                raise ValueError(f'class_head.embed_dim={head["embed_dim"]} but the CLIP backbone embeds into '
-                                 f'{embed_dim} dims')
+                raise ValueError(
+                    f'class_head.embed_dim={head["embed_dim"]} but the CLIP backbone embeds into '
+                    f'{embed_dim} dims')
             cfg['class_head'] = head
         return cfg
 
     # ------------------------------------------------------------------ vocabulary
-    def set_vocabulary(self, class_synonyms: Vocabulary, is_thing: Optional[Sequence[bool]] = None,
+    def set_vocabulary(self,
+                       class_synonyms: Vocabulary,
+                       is_thing: Optional[Sequence[bool]] = None,
                        split: str = 'test') -> None:
         """Set the class vocabulary of ``split`` ('train' → training classifier; 'test' → inference).
 
@@ -158,8 +161,11 @@ class FCCLIP(BaseModel):
         classes = normalize_vocabulary(class_synonyms)
         if is_thing is None:
             if split == 'test' and (self.test_cfg['panoptic_on'] or self.test_cfg['instance_on']):
-                warnings.warn('FCCLIP.set_vocabulary: no is_thing given for the test vocabulary; treating '
-                              'every class as a thing', UserWarning, stacklevel=2)
+                warnings.warn(
+                    'FCCLIP.set_vocabulary: no is_thing given for the test vocabulary; treating '
+                    'every class as a thing',
+                    UserWarning,
+                    stacklevel=2)
             flags = [True] * len(classes)
         else:
             flags = [bool(x) for x in is_thing]
@@ -217,7 +223,7 @@ class FCCLIP(BaseModel):
 
     # ------------------------------------------------------------------ features
     def extract_feat(self, inputs: Tensor) -> Dict[str, Any]:
-        """Backbone maps (``stem, res2..res5, clip_vis_dense``) + ``mask_features`` + ``multi_scale_features``."""
+        """CLIP maps (``stem, res2..res5, clip_vis_dense``), ``mask_features``, ``multi_scale_features``."""
         feats = dict(self.backbone(inputs))
         mask_features, multi_scale_features = self._run_pixel_decoder(feats)
         feats['mask_features'] = mask_features
@@ -247,7 +253,6 @@ class FCCLIP(BaseModel):
             raise RuntimeError('FCCLIP was built without a criterion; it cannot compute losses')
         outputs = self._decode(feats, 'train')
         num_classes = len(self._vocab['train']['classes'])
-        pad_hw = feats['mask_features'].shape[-2:]  # noqa: F841 (kept for readability)
         targets = []
         for ds in data_samples:
             gt = ds.gt_instances
@@ -257,8 +262,9 @@ class FCCLIP(BaseModel):
                 masks = masks.to_tensor(dtype=torch.bool, device=labels.device)
             masks = torch.as_tensor(masks).bool()
             if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-                raise ValueError(f'gt label {int(labels.max())} outside the train vocabulary of {num_classes} '
-                                 'classes: did VocabularyHook set the train dataset vocabulary?')
+                raise ValueError(
+                    f'gt label {int(labels.max())} outside the train vocabulary of {num_classes} '
+                    'classes: did VocabularyHook set the train dataset vocabulary?')
             targets.append(dict(labels=labels, masks=masks))
         return self._criterion_losses(outputs, targets, data_samples, num_classes)
 
@@ -301,8 +307,10 @@ class FCCLIP(BaseModel):
 
         if data_samples is None:
             from ovseg.structures import SegDataSample
-            data_samples = [SegDataSample(metainfo=dict(img_shape=batch_hw, ori_shape=batch_hw))
-                            for _ in range(inputs.shape[0])]
+            data_samples = [
+                SegDataSample(metainfo=dict(img_shape=batch_hw, ori_shape=batch_hw))
+                for _ in range(inputs.shape[0])
+            ]
         cfg = self.test_cfg
         is_thing = vocab['is_thing']
         for cls_i, mask_i, ds in zip(mask_cls, mask_pred, data_samples):
@@ -324,14 +332,18 @@ class FCCLIP(BaseModel):
                 ds.pred_panoptic_seg = PixelData(data=pan[None])
                 ds.set_metainfo(dict(pred_segments_info=segments))
             if cfg['instance_on']:
-                inst = instance_inference(cls_i, mask_i, is_thing, topk=cfg['test_topk_per_image'],
+                inst = instance_inference(cls_i,
+                                          mask_i,
+                                          is_thing,
+                                          topk=cfg['test_topk_per_image'],
                                           thing_only=cfg['panoptic_on'])
-                ds.pred_instances = InstanceData(masks=inst['masks'], labels=inst['labels'],
+                ds.pred_instances = InstanceData(masks=inst['masks'],
+                                                 labels=inst['labels'],
                                                  scores=inst['scores'])
         return list(data_samples)
 
     def _forward(self, inputs: Tensor, data_samples: Optional[Sequence[Any]] = None) -> Dict[str, Any]:
-        """Tensor mode: decoder outputs (``pred_logits`` B×Q×(C+1), ``pred_masks`` B×Q×h×w, ``aux_outputs``)
+        """Tensor mode: decoder outputs (``pred_logits`` B×Q×(C+1), ``pred_masks``, ``aux_outputs``)
         with the train vocabulary in training mode and the test vocabulary otherwise."""
         split = 'train' if self.training else 'test'
         if self._vocab[split] is None:

@@ -25,13 +25,17 @@ __all__ = ['panoptic_inference', 'semantic_inference', 'instance_inference', 'se
 
 def _thing_lookup(is_thing: Sequence[bool] | Tensor, num_classes: int, device) -> Tensor:
     flags = torch.as_tensor(list(is_thing) if not isinstance(is_thing, Tensor) else is_thing,
-                            dtype=torch.bool, device=device).flatten()
+                            dtype=torch.bool,
+                            device=device).flatten()
     if flags.numel() != num_classes:
-        raise ValueError(f'is_thing has {flags.numel()} entries but mask_cls has {num_classes} classes (+ void)')
+        raise ValueError(
+            f'is_thing has {flags.numel()} entries but mask_cls has {num_classes} classes (+ void)')
     return flags
 
 
-def panoptic_inference(mask_cls: Tensor, mask_pred: Tensor, is_thing: Sequence[bool] | Tensor,
+def panoptic_inference(mask_cls: Tensor,
+                       mask_pred: Tensor,
+                       is_thing: Sequence[bool] | Tensor,
                        object_mask_threshold: float = 0.0,
                        overlap_threshold: float = 0.8) -> tuple[Tensor, list[dict]]:
     """Merge per-query masks into one panoptic map.
@@ -101,8 +105,11 @@ def semantic_inference(mask_cls: Tensor, mask_pred: Tensor) -> Tensor:
     return torch.einsum('qc,qhw->chw', cls, mask_pred.float().sigmoid())
 
 
-def instance_inference(mask_cls: Tensor, mask_pred: Tensor, is_thing: Sequence[bool] | Tensor | None = None,
-                       topk: int = 100, thing_only: bool = False) -> dict[str, Tensor]:
+def instance_inference(mask_cls: Tensor,
+                       mask_pred: Tensor,
+                       is_thing: Sequence[bool] | Tensor | None = None,
+                       topk: int = 100,
+                       thing_only: bool = False) -> dict[str, Tensor]:
     """Top-k (query, class) pairs as instances.
 
     Args:
@@ -150,6 +157,8 @@ def sem_seg_postprocess(result: Tensor, img_size: Sequence[int], output_height: 
     result = result[..., :h, :w]
     squeeze = result.dim() == 2
     x = result[None, None] if squeeze else result[None]
-    x = F.interpolate(x.float(), size=(int(output_height), int(output_width)), mode='bilinear',
+    x = F.interpolate(x.float(),
+                      size=(int(output_height), int(output_width)),
+                      mode='bilinear',
                       align_corners=False)
     return x[0, 0] if squeeze else x[0]

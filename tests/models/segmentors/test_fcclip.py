@@ -5,7 +5,6 @@ own logic is tested in isolation and fast; the second group builds the real tiny
 """
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
@@ -17,11 +16,15 @@ from ovseg.registry import MODELS
 from ovseg.structures import SegDataSample
 
 init_default_scope('ovseg')
-TINY_CLIP = dict(type='CLIPBackbone', model_name='ovseg-tiny-convnext', pretrained=None, allow_random_init=True)
+TINY_CLIP = dict(type='CLIPBackbone',
+                 model_name='ovseg-tiny-convnext',
+                 pretrained=None,
+                 allow_random_init=True)
 
 
 @MODELS.register_module(force=True)
 class _StubPixelDecoder(nn.Module):
+
     def __init__(self, input_shape, conv_dim=16, mask_dim=16):
         super().__init__()
         self.conv_dim, self.mask_dim = conv_dim, mask_dim
@@ -33,6 +36,7 @@ class _StubPixelDecoder(nn.Module):
 
 @MODELS.register_module(force=True)
 class _StubDecoder(nn.Module):
+
     def __init__(self, in_channels, mask_dim, num_queries=6, class_head=None):
         super().__init__()
         self.query = nn.Embedding(num_queries, mask_dim)
@@ -47,19 +51,24 @@ class _StubDecoder(nn.Module):
 
 @MODELS.register_module(force=True)
 class _StubCriterion(nn.Module):
+
     def forward(self, outputs, targets):
         self.last_targets = targets
         return dict(loss_ce=outputs['pred_logits'].logsumexp(-1).mean())
 
 
 def _stub_model(**kw):
-    return MODELS.build(dict(type='FCCLIP', data_preprocessor=dict(type='SegDataPreprocessor'), backbone=TINY_CLIP,
-                             pixel_decoder=dict(type='_StubPixelDecoder'),
-                             transformer_decoder=dict(type='_StubDecoder', class_head=dict(type='InVocabClassifier')),
-                             criterion=dict(type='_StubCriterion'), **kw))
+    return MODELS.build(
+        dict(type='FCCLIP',
+             data_preprocessor=dict(type='SegDataPreprocessor'),
+             backbone=TINY_CLIP,
+             pixel_decoder=dict(type='_StubPixelDecoder'),
+             transformer_decoder=dict(type='_StubDecoder', class_head=dict(type='InVocabClassifier')),
+             criterion=dict(type='_StubCriterion'),
+             **kw))
 
 
-def _samples(n, img_shape, ori_shape, labels=((0, 2),), size=None):
+def _samples(n, img_shape, ori_shape, labels=((0, 2), ), size=None):
     out = []
     for i in range(n):
         s = SegDataSample(metainfo=dict(img_shape=img_shape, ori_shape=ori_shape))
@@ -120,7 +129,7 @@ def test_loss_targets_from_gt_instances_including_empty_sample():
     targets = model.criterion.last_targets
     assert targets[0]['labels'].tolist() == [0, 2] and targets[0]['masks'].shape == (2, 64, 64)
     assert targets[1]['labels'].numel() == 0 and targets[1]['masks'].shape == (0, 64, 64)
-    bad = _samples(1, (64, 64), (64, 64), labels=((5,),))
+    bad = _samples(1, (64, 64), (64, 64), labels=((5, ), ))
     with pytest.raises(ValueError, match='outside the train vocabulary'):
         model.loss(torch.randn(1, 3, 64, 64), bad)
 
@@ -140,7 +149,8 @@ def test_predict_fields_at_original_size_with_padding():
     ids = set(s.pred_panoptic_seg.data.unique().tolist()) - {0}
     assert ids == {seg['id'] for seg in s.pred_segments_info}
     for seg in s.pred_segments_info:
-        assert set(seg) == {'id', 'category_id', 'isthing', 'score'} and seg['isthing'] == THING[seg['category_id']]
+        assert set(seg) == {'id', 'category_id', 'isthing', 'score'
+                            } and seg['isthing'] == THING[seg['category_id']]
     inst = s.pred_instances
     assert inst.masks.shape[1:] == (120, 100) and inst.masks.dtype == torch.bool
     assert all(THING[int(c)] for c in inst.labels)  # panoptic on -> things only
@@ -153,14 +163,15 @@ def test_semantic_only_and_tensor_mode():
     model = _stub_model(test_cfg=dict(panoptic_on=False, instance_on=False, output_seg_logits=True))
     model.set_vocabulary(VOCAB, THING, split='test')
     model.eval()
-    s = model.predict(torch.randn(1, 3, 64, 64), [SegDataSample(metainfo=dict(img_shape=(64, 40),
-                                                                           ori_shape=(32, 20)))])[0]
+    s = model.predict(torch.randn(1, 3, 64, 64),
+                      [SegDataSample(metainfo=dict(img_shape=(64, 40), ori_shape=(32, 20)))])[0]
     assert 'pred_panoptic_seg' not in s and 'pred_instances' not in s
     assert s.pred_sem_seg.data.shape == (1, 32, 20) and s.seg_logits.data.shape == (3, 32, 20)
     out = model(torch.randn(1, 3, 64, 64), mode='tensor')
     assert out['pred_logits'].shape == (1, 6, 4) and out['pred_masks'].shape == (1, 6, 16, 16)
     feats = model.extract_feat(torch.randn(1, 3, 64, 64))
-    assert {'res2', 'res3', 'res4', 'res5', 'clip_vis_dense', 'mask_features', 'multi_scale_features'} <= set(feats)
+    assert {'res2', 'res3', 'res4', 'res5', 'clip_vis_dense', 'mask_features',
+            'multi_scale_features'} <= set(feats)
 
 
 def test_geometric_ensemble_is_used_and_alpha_beta_zero_is_pure_in_vocab():
@@ -187,7 +198,8 @@ def _tiny_model():
     from pathlib import Path
     from tests.models.segmentors.test_fcclip_configs import require_fcclip_modules
     require_fcclip_modules()
-    cfg = Config.fromfile(str(Path(__file__).resolve().parents[3] / 'configs/fcclip/fcclip_tiny_toy-scenes.py'))
+    cfg = Config.fromfile(
+        str(Path(__file__).resolve().parents[3] / 'configs/fcclip/fcclip_tiny_toy-scenes.py'))
     torch.manual_seed(0)
     return MODELS.build(cfg.model)
 
@@ -217,7 +229,9 @@ def test_tiny_model_predict_with_ensemble_and_valid_mask():
     model = _tiny_model()
     model.set_vocabulary(VOCAB, THING, split='train')
     model.set_vocabulary(VOCAB + [['cow']], THING + [True], split='test')
-    model.test_cfg.update(geometric_ensemble_alpha=0.4, geometric_ensemble_beta=0.8, instance_on=True,
+    model.test_cfg.update(geometric_ensemble_alpha=0.4,
+                          geometric_ensemble_beta=0.8,
+                          instance_on=True,
                           ensemble_on_valid_mask=True)
     model.eval()
     samples = [SegDataSample(metainfo=dict(img_shape=(64, 48), ori_shape=(96, 72)))]

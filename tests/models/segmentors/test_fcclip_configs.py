@@ -23,14 +23,17 @@ TASKS = {  # per FC-CLIP eval yaml: (panoptic_on, semantic_on, instance_on)
 
 
 def require_fcclip_modules():
-    """Skip (with the reason) while the decoder/pixel-decoder/criterion modules the configs name are absent."""
+    """Skip (with the reason) while the decoder / pixel-decoder / criterion modules are absent."""
     import ovseg.models  # noqa: F401
     from mmengine.config import Config
     from ovseg.registry import MODELS
     from pathlib import Path
-    cfg = Config.fromfile(str(Path(__file__).resolve().parents[3] / 'configs/_base_/models/fcclip_convnext_large.py'))
-    names = [cfg.model.pixel_decoder.type, cfg.model.transformer_decoder.type, cfg.model.criterion.type,
-             cfg.model.criterion.matcher.type]
+    cfg = Config.fromfile(
+        str(Path(__file__).resolve().parents[3] / 'configs/_base_/models/fcclip_convnext_large.py'))
+    names = [
+        cfg.model.pixel_decoder.type, cfg.model.transformer_decoder.type, cfg.model.criterion.type,
+        cfg.model.criterion.matcher.type
+    ]
     missing = [n for n in names if MODELS.get(n) is None]
     if missing:
         pytest.skip(f'FC-CLIP modules not registered yet: {missing}')
@@ -56,7 +59,8 @@ def test_every_config_parses_with_recipe_values(repo_root):
             assert any(h['type'] == 'VocabularyHook' for h in cfg.custom_hooks)
             sizes = [s for s in cfg.test_dataloader.dataset.pipeline if s['type'] == 'ResizeShortestEdge'][0]
             big = dataset in ('cityscapes', 'mapillary-vistas')
-            assert (sizes['short_edge_length'], sizes['max_size']) == ((1024, 2560) if big else (800, 1333)), name
+            assert (sizes['short_edge_length'], sizes['max_size']) == ((1024, 2560) if big else
+                                                                       (800, 1333)), name
             r50 = name.startswith('fcclip_r50')
             assert cfg.model.test_cfg.ensemble_on_valid_mask is r50
             assert cfg.model.transformer_decoder.class_head.embed_dim == (1024 if r50 else 768)
@@ -65,7 +69,8 @@ def test_every_config_parses_with_recipe_values(repo_root):
     assert cfg.optim_wrapper.optimizer.lr == 1e-4 and cfg.optim_wrapper.optimizer.weight_decay == 0.05
     assert cfg.optim_wrapper.clip_grad.max_norm == 0.01
     assert cfg.model.transformer_decoder.num_queries == 250 and cfg.model.transformer_decoder.dec_layers == 9
-    assert cfg.model.test_cfg.geometric_ensemble_alpha == 0.4 and cfg.model.test_cfg.geometric_ensemble_beta == 0.8
+    assert cfg.model.test_cfg.geometric_ensemble_alpha == 0.4
+    assert cfg.model.test_cfg.geometric_ensemble_beta == 0.8
 
 
 @pytest.mark.slow
