@@ -125,18 +125,6 @@ def list_images(items: Sequence[str]) -> list[str]:
     return out
 
 
-def _put_labels(vis: np.ndarray, pan: np.ndarray, segments: Sequence[dict],
-                names: Sequence[str]) -> np.ndarray:
-    vis = np.ascontiguousarray(vis)
-    for seg in segments:
-        ys, xs = np.nonzero(pan == seg['id'])
-        if len(ys) == 0:
-            continue
-        cv2.putText(vis, str(names[seg['category_id']]), (max(int(xs.mean()) - 10, 0), int(ys.mean())),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
-    return vis
-
-
 def run_demo(model,
              pipeline,
              images: Sequence[str],
@@ -160,9 +148,7 @@ def run_demo(model,
         if 'pred_panoptic_seg' in sample:
             pan = sample.pred_panoptic_seg.data[0].cpu().numpy()
             segs = sample.get('pred_segments_info', [])
-            # labels drawn here on the uint8 result (cv2.putText needs 8-bit images)
-            vis = _put_labels(draw_panoptic(img, pan, segs, names, palette, with_labels=False), pan, segs,
-                              names)
+            vis = draw_panoptic(img, pan, segs, names, palette)
             record['panoptic_png'] = osp.join(out_dir, f'{stem}_panoptic.png')
             cv2.imwrite(record['panoptic_png'], np.ascontiguousarray(vis[:, :, ::-1]))
             record['segments'] = [

@@ -28,6 +28,7 @@ def draw_panoptic(img: np.ndarray, pan_seg: np.ndarray, segments_info: Sequence[
     palette = palette or default_palette(len(classes))
     out = img.astype(np.float32).copy()
     rng = np.random.RandomState(0)
+    labels = []
     for seg in segments_info:
         mask = pan_seg == seg['id']
         if not mask.any():
@@ -36,12 +37,13 @@ def draw_panoptic(img: np.ndarray, pan_seg: np.ndarray, segments_info: Sequence[
         if seg.get('isthing', False):
             color = np.clip(color + rng.randint(-40, 41, size=3), 0, 255)
         out[mask] = out[mask] * (1 - alpha) + color * alpha
-        if with_labels:
-            ys, xs = np.nonzero(mask)
-            cy, cx = int(ys.mean()), int(xs.mean())
-            cv2.putText(out, str(classes[seg['category_id']]), (max(cx - 10, 0), cy),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
-    return out.clip(0, 255).astype(np.uint8)
+        ys, xs = np.nonzero(mask)
+        labels.append((str(classes[seg['category_id']]), (max(int(xs.mean()) - 10, 0), int(ys.mean()))))
+    out = np.ascontiguousarray(out.clip(0, 255).astype(np.uint8))
+    if with_labels:  # OpenCV draws text on 8-bit images only
+        for text, org in labels:
+            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
 
 
 def draw_semantic(img: np.ndarray, sem_seg: np.ndarray, palette: Sequence[Sequence[int]],
