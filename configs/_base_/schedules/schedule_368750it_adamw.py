@@ -20,6 +20,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[327778, 355092], gamma=0.1),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=5000)  # EVAL_PERIOD 5000
+# ovseg's loop resumes through sampler.fast_forward instead of re-loading every trained sample.
+train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=max_iters, val_interval=5000)  # EVAL_PERIOD 5000
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
