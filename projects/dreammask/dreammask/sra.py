@@ -1,0 +1,138 @@
+"""Synthetic-real alignment (DreamMask IAT): a per-class FIFO bank of real object features and the loss
+``L_sra = mean(1 − cos(F_s, M_r))`` pulling synthetic objects towards their class's real prototype.
+
+Where the features come from (our decision, see docs/dreammask.md): the seed pools the *frozen* dense CLIP
+feature, which carries no gradient, so the loss could never move anything. We pool the trainable pixel
+decoder's ``mask_features`` under each ground-truth mask and map it with FC-CLIP's in-vocabulary head
+(``_mask_pooling_proj`` → ``class_embed``) into the CLIP embedding space in which the in-vocab classifier
+scores classes. Real objects enter the bank detached; synthetic objects keep their graph, so ``loss_sra``
+trains the pixel decoder and the in-vocab head, exactly the parts that classify novel objects.
+"""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ovseg.registry import MODELS
+
+
+def all_gather_rows(x: Tensor) -> Tensor:
+    """Concatenate a variable number of rows from every DDP rank (identity without DDP)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    world = dist.get_world_size()
+    n = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    max_n = int(max(s.item() for s in sizes))
+    padded = x.new_zeros((max_n,) + tuple(x.shape[1:]))
+    padded[:x.shape[0]] = x
+    out = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(out, padded)
+    return torch.cat([o[:int(s.item())] for o, s in zip(out, sizes)])
+
+
+@MODELS.register_module()
+class RealFeatureMemoryBank(nn.Module):
+    """Per-class FIFO queues of L2-normalised real features: buffers ``bank`` [C,K,D], ``ptr`` and
+    ``count`` [C]. All are persistent, so checkpoints carry the bank and ``--resume`` restores it."""
+
+    def __init__(self, num_classes: int, feat_dim: int, size: int = 32) -> None:
+        super().__init__()
+        if num_classes <= 0 or size <= 0:
+            raise ValueError(f'num_classes ({num_classes}) and size ({size}) must be positive')
+        self.num_classes, self.size = num_classes, size
+        self.register_buffer('bank', torch.zeros(num_classes, size, feat_dim))
+        self.register_buffer('ptr', torch.zeros(num_classes, dtype=torch.long))
+        self.register_buffer('count', torch.zeros(num_classes, dtype=torch.long))
+
+    @torch.no_grad()
+    def enqueue(self, feats: Tensor, labels: Tensor) -> None:
+        """Push rows in order; a class receiving more than ``size`` rows keeps its last ``size``."""
+        if feats.numel() == 0:
+            return
+        labels = labels.long()
+        if int(labels.max()) >= self.num_classes or int(labels.min()) < 0:
+            raise ValueError(f'label {int(labels.max())} outside the bank of {self.num_classes} classes: set '
+                             'sra.num_classes to the training vocabulary size (incl. novel synthetic classes)')
+        order = torch.sort(labels, stable=True).indices
+        labels, feats = labels[order], feats[order]
+        counts = torch.bincount(labels, minlength=self.num_classes)
+        first = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(labels.numel(), device=labels.device) - first[labels]
+        keep = rank >= counts[labels] - self.size  # only the newest `size` per class survive anyway
+        labels, feats, rank = labels[keep], feats[keep], rank[keep]
+        # sequential pushes put row r at (ptr + r) % size; the kept rows land on distinct slots
+        pos = (self.ptr[labels] + rank) % self.size
+        self.bank[labels, pos] = feats.to(self.bank.dtype)
+        self.ptr.copy_((self.ptr + counts) % self.size)
+        self.count.copy_((self.count + counts).clamp(max=self.size))
+
+    def prototypes(self) -> Tuple[Tensor, Tensor]:
+        """Normalised mean of each class's filled entries [C,D], and which classes have any [C]."""
+        valid = self.count > 0
+        mean = self.bank.sum(1) / self.count.clamp(min=1)[:, None]  # unfilled slots are still zero
+        return F.normalize(mean, dim=-1), valid
+
+    def fill_ratio(self) -> Tensor:
+        return self.count.float().mean() / self.size
+
+
+def pool_objects(features: Tensor, masks: Tensor, image_index: Tensor) -> Tuple[Tensor, Tensor]:
+    """Mask-average ``features`` B×C×h×w under N GT ``masks`` (N×H×W, any size) of images ``image_index``.
+
+    Masks are area-downsampled to the feature grid (soft weights). Vectorised over objects with one einsum.
+    Returns (pooled N×C, kept N bool: objects that still cover some feature cell)."""
+    b, c, h, w = features.shape
+    n = masks.shape[0]
+    if n == 0:
+        return features.new_zeros(0, c), torch.zeros(0, dtype=torch.bool, device=features.device)
+    weights = F.interpolate(masks[:, None].to(features.dtype), size=(h, w), mode='area')[:, 0].flatten(1)
+    area = weights.sum(-1)
+    scatter = features.new_zeros(b, n, h * w)
+    scatter[image_index, torch.arange(n, device=features.device)] = weights
+    pooled = torch.einsum('bnp,bcp->nc', scatter, features.flatten(2)) / area.clamp(min=1e-6)[:, None]
+    return pooled, area > 0
+
+
+@MODELS.register_module()
+class SyntheticRealAlignment(nn.Module):
+    """``loss_sra = λ · mean_{synthetic objects with a real prototype} (1 − cos(F_s, M_r))``.
+
+    Args:
+        num_classes: size of the training vocabulary (real classes + novel synthetic classes).
+        feat_dim: dimension of the aligned features (the CLIP embedding size).
+        memory_bank_size: FIFO length per class (DreamMask default 32, "β").
+        lambda_sra: loss weight (DreamMask default 0.1, "λ"); 0 disables the module at no cost.
+    """
+
+    def __init__(self, num_classes: int, feat_dim: int, memory_bank_size: int = 32,
+                 lambda_sra: float = 0.1) -> None:
+        super().__init__()
+        self.lambda_sra = float(lambda_sra)
+        self.memory = RealFeatureMemoryBank(num_classes, feat_dim, memory_bank_size)
+
+    @property
+    def enabled(self) -> bool:
+        return self.lambda_sra > 0
+
+    def forward(self, real_feats: Tensor, real_labels: Tensor, syn_feats: Tensor,
+                syn_labels: Tensor) -> Dict[str, Tensor]:
+        """Enqueue this step's real features (gathered over ranks), then align the synthetic ones."""
+        real = F.normalize(real_feats.detach().float(), dim=-1)
+        gathered = all_gather_rows(torch.cat([real, real_labels.float()[:, None]], 1))
+        self.memory.enqueue(gathered[:, :-1], gathered[:, -1].long())
+        proto, valid = self.memory.prototypes()
+        syn = F.normalize(syn_feats.float(), dim=-1)
+        has_proto = valid[syn_labels.long()] if syn_labels.numel() else syn_labels.bool()
+        if has_proto.any():
+            cos = (syn[has_proto] * proto[syn_labels[has_proto].long()]).sum(-1)
+            loss = (1.0 - cos).mean() * self.lambda_sra
+        else:  # nothing to align yet: zero that keeps the graph (DDP needs every rank to backprop)
+            loss = syn_feats.sum() * 0.0
+        return dict(loss_sra=loss, sra_bank_fill=self.memory.fill_ratio().detach(),
+                    sra_aligned=has_proto.sum().float().detach())
