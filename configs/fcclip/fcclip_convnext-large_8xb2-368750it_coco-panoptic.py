@@ -1,9 +1,9 @@
 # FC-CLIP ConvNeXt-L, published training recipe (reference notes §2): COCO panoptic (133 classes), 8 GPUs x 2
 # images = batch 16, 368,750 iterations (~50 epochs), AdamW lr 1e-4 / wd 0.05, full-model grad clip 0.01,
 # LSJ (flip, ResizeScale 0.1-2.0, 1024x1024 crop), AMP. Launch:
-#   bash tools/dist_train.sh configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic.py 8 --amp
-# (`--amp` switches OptimWrapper -> AmpOptimWrapper, fp16 + dynamic loss scale; the official recipe trains
-# with SOLVER.AMP.ENABLED True and keeps the pixel decoder in fp32.)
+#   bash tools/dist_train.sh configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic.py 8
+# (AmpOptimWrapper, fp16 + dynamic loss scale, comes from the schedule: the official recipe trains with
+# SOLVER.AMP.ENABLED True and keeps the pixel decoder in fp32.)
 _base_ = [
     '../_base_/models/fcclip_convnext_large.py',
     '../_base_/datasets/coco_panoptic.py',          # LSJ 1024 train, 800/1333 test, batch 2 per GPU

@@ -39,6 +39,13 @@ def prepare_launch(cfg: Config, launcher: str) -> Config:
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     if dist_cfg.get('backend', 'auto') == 'auto':
         dist_cfg['backend'] = default_backend()
+    optim = cfg.get('optim_wrapper')
+    if optim is not None and optim.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        import warnings
+        warnings.warn('AmpOptimWrapper needs CUDA; training in fp32 with OptimWrapper on this machine')
+        optim.type = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype', 'use_fsdp'):
+            optim.pop(key, None)
     if launcher == 'none' or torch.cuda.is_available():
         return cfg
 

@@ -55,3 +55,13 @@ def test_resumable_sampler_fast_forward_equals_iteration():
     assert [next(it_b) for _ in range(13)] == stream[17:]
     with pytest.raises(ValueError, match='empty'):
         ResumableInfiniteSampler([], seed=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
+def test_recipe_amp_falls_back_to_fp32_on_cpu():
+    cfg = _cfg()
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+    with pytest.warns(UserWarning, match='AmpOptimWrapper needs CUDA'):
+        prepare_launch(cfg, 'none')
+    assert cfg.optim_wrapper.type == 'OptimWrapper' and 'loss_scale' not in cfg.optim_wrapper

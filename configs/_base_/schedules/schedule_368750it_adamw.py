@@ -1,10 +1,12 @@
 # FC-CLIP / Mask2Former COCO panoptic schedule (Base-COCO-PanopticSegmentation.yaml):
 # MAX_ITER 368750 at IMS_PER_BATCH 16 (~50 epochs), STEPS (327778, 355092), gamma 0.1 (d2 default),
 # WARMUP_ITERS 10 with WARMUP_FACTOR 1.0 (i.e. effectively no warm-up), AdamW BASE_LR 1e-4, WEIGHT_DECAY 0.05,
-# full-model gradient clipping at L2 norm 0.01, AMP on (enabled by tools/train.py --amp or below on GPU).
+# full-model gradient clipping at L2 norm 0.01, AMP on (SOLVER.AMP.ENABLED True; on a machine without CUDA the
+# tools fall back to fp32 OptimWrapper with a warning, since mmengine's AmpOptimWrapper needs an accelerator).
 max_iters = 368750
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05, betas=(0.9, 0.999)),
     clip_grad=dict(max_norm=0.01, norm_type=2),
     # WEIGHT_DECAY_EMBED 0.0 for query/level embeddings; norm layers no decay (SOLVER.WEIGHT_DECAY_NORM 0.0).
