@@ -1,0 +1,3 @@
+# Ablation: memory bank of 128 real features per class (default 32).
+_base_ = ['../dreammask_fcclip.py']
+model = dict(sra=dict(memory_bank_size=128))
