@@ -165,12 +165,14 @@ class LoadNSSAnnotations(BaseTransform):
                 raise ValueError(f"{results['scene_json']}: field '{obj['field']}': empty mask {obj['mask_path']}")
             pan[mask] = seg_id
             segments.append(dict(id=seg_id, category_id=obj['category_id'], iscrowd=0, isthing=True))
+        areas = np.bincount(pan.ravel(), minlength=len(segments) + 1)
         for seg in segments:
-            seg['area'] = int((pan == seg['id']).sum())
+            seg['area'] = int(areas[seg['id']])
         results['gt_pan_id'] = pan
         results['segments_info'] = [s for s in segments if s['area'] > 0]  # fully occluded objects vanish
-        results['gt_seg_map'] = np.full((h, w), 255, np.int64)
-        for seg in results['segments_info']:
-            results['gt_seg_map'][pan == seg['id']] = seg['category_id']
+        lut = np.full(len(segments) + 1, 255, np.int64)
+        for seg in segments:
+            lut[seg['id']] = seg['category_id']
+        results['gt_seg_map'] = lut[pan]
         results['is_synthetic'] = True
         return results
