@@ -21,7 +21,9 @@ CORE = [
 
 EXTRAS = {
     # `panopticapi-lite` pins numpy<2 although its code runs on numpy 2: the Makefile installs it --no-deps.
-    'dev': ['pytest>=7', 'pytest-xdist', 'cityscapesscripts', 'transformers>=4.40'],
+    # tests also exercise the NSS backends (tiny random-init SAM, tiny GLIGEN) and transformers' references
+    'dev': ['pytest>=7', 'pytest-xdist', 'cityscapesscripts', 'transformers>=4.40', 'segment-anything',
+            'diffusers>=0.30', 'requests'],
     # Novel Sample Synthesis backends (real models load from local paths only).
     'nss': ['segment-anything', 'transformers>=4.40', 'diffusers>=0.30', 'requests'],
     'sa2va': ['transformers>=4.40', 'peft'],
