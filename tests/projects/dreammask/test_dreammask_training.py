@@ -30,3 +30,15 @@ def test_dist_train_with_sra_and_resume_keeps_bank(tmp_path, repo_root):
                         weights_only=True)['state_dict']['sra.memory.count']
     # one more iteration only adds to the restored queues; a fresh bank would hold a single batch
     assert bool((count3 >= count2).all()) and count3.sum() > count2.sum()
+
+
+@pytest.mark.slow
+def test_dist_train_without_sra(tmp_path, repo_root):
+    """The λ = 0 ablation (real + synthetic, no alignment) runs under the same launcher."""
+    cfg = 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes_synthetic-no-sra.py'
+    out = run_dist_train(repo_root, cfg, tmp_path, extra=['--cfg-options', 'train_cfg.max_iters=2'] + SHORT)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert 'GPU number: 2' in log and 'loss_sra' not in log
+    state = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)['state_dict']
+    assert state['sra.memory.count'].sum() == 0  # SRA skipped entirely: the bank stays empty
