@@ -267,3 +267,11 @@ def test_missing_weights_fail_at_start_up_before_any_work(tmp_path):
     assert str(ck) in str(e.value) and 'wget' in str(e.value)
     assert not (tmp_path / 'w' / 'cna' / 'novel_categories.json').exists()
     assert not list((tmp_path / 'w' / 'layouts_dataset').glob('*'))
+
+
+def test_toy_output_passes_validate_dataset(toy_run):
+    """The processed dataset passes the DreamMask-format validator (tools/nss/validate_dataset.py)."""
+    wd, _ = toy_run
+    r = subprocess.run([sys.executable, str(REPO / 'tools' / 'nss' / 'validate_dataset.py'),
+                        str(wd / 'processed_dataset')], cwd=str(REPO), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
