@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in idx:
             seed_style_load(records[int(i)])
         seed_sample = (time.perf_counter() - t) / args.samples
-    print(f'| | ovseg NSSSceneDataset (lazy) | seed 000 (RLE up front) | ratio |')
+    print('| | ovseg NSSSceneDataset (lazy) | seed 000 (RLE up front) | ratio |')
     print('|---|---|---|---|')
     print(f'| start-up, {args.scenes} scenes | {ours_start:.2f} s | {seed_start:.2f} s | '
           f'{seed_start / ours_start:.1f}x faster |')

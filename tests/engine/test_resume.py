@@ -1,5 +1,4 @@
 """Resume continues exactly: same weights, optimizer, scheduler and data stream as an uninterrupted run."""
-import io
 import os
 import pickle
 import subprocess

@@ -13,7 +13,6 @@ import warnings
 from typing import Iterator, Optional, Sized
 
 import torch
-from mmengine.dataset import BaseDataset
 from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 

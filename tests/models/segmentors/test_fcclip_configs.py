@@ -24,7 +24,6 @@ TASKS = {  # per FC-CLIP eval yaml: (panoptic_on, semantic_on, instance_on)
 
 def require_fcclip_modules():
     """Register the FC-CLIP modules (pixel decoder, decoder, criterion) before building configs."""
-    import ovseg.models  # noqa: F401
 
 
 def _configs(repo_root):
