@@ -8,12 +8,9 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import ovseg  # noqa: E402,F401
-from ovseg.utils.dist_env import prepare_launch  # noqa: E402
-from ovseg.utils.launch import add_repo_root_to_path, load_config, set_local_rank_env  # noqa: E402
+from ovseg.utils.launch import add_repo_root_to_path, build_runner, load_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,11 +37,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    add_repo_root_to_path()
-    set_local_rank_env(args.local_rank)
-    cfg = build_cfg(args)
-    prepare_launch(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    add_repo_root_to_path()  # before the config is read: its custom_imports may name projects.*
+    runner = build_runner(build_cfg(args), args.launcher, args.local_rank)
     if args.out:
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))

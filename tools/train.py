@@ -8,12 +8,10 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import ovseg  # noqa: E402,F401  (registers the torch.load allow-list for mmengine checkpoints)
-from ovseg.utils.dist_env import prepare_launch, setup_amp  # noqa: E402
-from ovseg.utils.launch import add_repo_root_to_path, load_config, set_local_rank_env  # noqa: E402
+from ovseg.utils.dist_env import setup_amp  # noqa: E402
+from ovseg.utils.launch import add_repo_root_to_path, build_runner, load_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,11 +44,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    add_repo_root_to_path()
-    set_local_rank_env(args.local_rank)
-    cfg = build_cfg(args)
-    prepare_launch(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    add_repo_root_to_path()  # before the config is read: its custom_imports may name projects.*
+    runner = build_runner(build_cfg(args), args.launcher, args.local_rank)
     runner.train()
 
 

@@ -35,3 +35,15 @@ def load_config(config: str, cfg_options: dict | None = None, work_dir: str | No
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+def build_runner(cfg, launcher: str, local_rank: int | None = None):
+    """The common launch path of tools/train.py and tools/test.py: env fixes, then mmengine's Runner."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from .dist_env import prepare_launch
+    add_repo_root_to_path()
+    set_local_rank_env(local_rank)
+    prepare_launch(cfg, launcher)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
