@@ -23,8 +23,8 @@ def batch_dice_cost(inputs: Tensor, targets: Tensor) -> Tensor:
 def batch_sigmoid_ce_cost(inputs: Tensor, targets: Tensor) -> Tensor:
     """Pairwise mean binary cross-entropy between Q logits and N targets at P points → Q×N."""
     p = inputs.shape[1]
-    pos = F.binary_cross_entropy_with_logits(inputs, torch.ones_like(inputs), reduction='none')
-    neg = F.binary_cross_entropy_with_logits(inputs, torch.zeros_like(inputs), reduction='none')
+    pos = F.softplus(-inputs)  # = BCE(x, 1)
+    neg = F.softplus(inputs)   # = BCE(x, 0)
     return (torch.einsum('nc,mc->nm', pos, targets) + torch.einsum('nc,mc->nm', neg, 1 - targets)) / p
 
 
@@ -59,11 +59,12 @@ class HungarianMatcher(nn.Module):
                 continue
             out_prob = outputs['pred_logits'][b].float().softmax(-1)
             cost_class = -out_prob[:, tgt_ids]
-            out_mask = outputs['pred_masks'][b][:, None]
-            tgt_mask = targets[b]['masks'].to(out_mask)[:, None]
+            out_mask = outputs['pred_masks'][b]
+            tgt_mask = targets[b]['masks'].to(out_mask)
             coords = torch.rand(1, self.num_points, 2, device=out_mask.device)
-            tgt_pts = point_sample(tgt_mask, coords.repeat(tgt_mask.shape[0], 1, 1), align_corners=False).squeeze(1)
-            out_pts = point_sample(out_mask, coords.repeat(out_mask.shape[0], 1, 1), align_corners=False).squeeze(1)
+            # the same points for every mask: sample masks as channels of one image (one grid_sample call)
+            tgt_pts = point_sample(tgt_mask[None], coords, align_corners=False)[0]
+            out_pts = point_sample(out_mask[None], coords, align_corners=False)[0]
             with torch.autocast(device_type=out_mask.device.type, enabled=False):
                 out_pts, tgt_pts = out_pts.float(), tgt_pts.float()
                 cost = (self.cost_mask * batch_sigmoid_ce_cost(out_pts, tgt_pts)
