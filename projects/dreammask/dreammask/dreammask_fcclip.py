@@ -31,31 +31,47 @@ class DreamMaskFCCLIP(FCCLIP):
         sra.setdefault('feat_dim', int(self.backbone.embed_dim))
         self.sra = SyntheticRealAlignment(**sra)
 
-    def object_embeddings(self, feats: Dict[str, Any], data_samples: Sequence[Any]):
-        """Per GT object: pooled ``mask_features`` mapped by the in-vocab head into CLIP space.
+    def _embed(self, pooled: Tensor) -> Tensor:
+        head = self.transformer_decoder.class_head
+        return head.class_embed(head._mask_pooling_proj(pooled))
 
-        Returns (embeddings N×D, labels N, is_synthetic N) over the batch's non-empty objects."""
-        masks, labels, image_index, synthetic = [], [], [], []
+    def object_embeddings(self, feats: Dict[str, Any], data_samples: Sequence[Any]):
+        """Per GT object: ``mask_features`` pooled under its mask, mapped by the in-vocab head into CLIP space.
+
+        Returns ((real embeddings, real labels), (synthetic embeddings, synthetic labels)). Real objects are
+        pooled and projected without autograd (they only feed the bank); synthetic ones keep their graph."""
+        groups = {False: ([], [], []), True: ([], [], [])}
         for i, ds in enumerate(data_samples):
             gt = ds.gt_instances
-            masks.append(gt.masks.bool())
-            labels.append(gt.labels.long())
-            image_index.append(torch.full_like(gt.labels.long(), i))
-            synthetic.append(torch.full_like(gt.labels, bool(ds.metainfo.get('is_synthetic', False)),
-                                             dtype=torch.bool))
-        masks, labels = torch.cat(masks), torch.cat(labels)
-        image_index, synthetic = torch.cat(image_index), torch.cat(synthetic)
-        pooled, kept = pool_objects(feats['mask_features'], masks, image_index)
-        head = self.transformer_decoder.class_head
-        emb = head.class_embed(head._mask_pooling_proj(pooled[kept]))
-        return emb, labels[kept], synthetic[kept]
+            m, lab, idx = groups[bool(ds.metainfo.get('is_synthetic', False))]
+            m.append(gt.masks.bool())
+            lab.append(gt.labels.long())
+            idx.append(torch.full_like(gt.labels.long(), i))
+        mf = feats['mask_features']
+        out = []
+        for syn in (False, True):
+            masks, labels, image_index = groups[syn]
+            if not masks:
+                out.append((mf.new_zeros(0, self.sra.memory.bank.shape[-1]), torch.zeros(0, dtype=torch.long,
+                                                                                         device=mf.device)))
+                continue
+            masks, labels, image_index = torch.cat(masks), torch.cat(labels), torch.cat(image_index)
+            with torch.set_grad_enabled(syn and torch.is_grad_enabled()):
+                pooled, kept = pool_objects(mf if syn else mf.detach(), masks, image_index)
+                out.append((self._embed(pooled[kept]), labels[kept]))
+        return out[0], out[1]
 
     def sra_loss(self, feats: Dict[str, Any], data_samples: Sequence[Any]) -> Dict[str, Tensor]:
-        emb, labels, synthetic = self.object_embeddings(feats, data_samples)
-        real = ~synthetic
-        with torch.no_grad():
-            real_emb = emb[real].detach()
-        return self.sra(real_emb, labels[real], emb[synthetic], labels[synthetic])
+        (real_emb, real_labels), (syn_emb, syn_labels) = self.object_embeddings(feats, data_samples)
+        return self.sra(real_emb, real_labels, syn_emb, syn_labels)
+
+    def set_vocabulary(self, class_synonyms, is_thing=None, split: str = 'test') -> None:
+        """As ``FCCLIP``; for the training vocabulary also checks that the SRA bank has a row per class."""
+        if split == 'train' and len(class_synonyms) > self.sra.memory.num_classes:
+            raise ValueError(
+                f'training vocabulary has {len(class_synonyms)} classes (real + novel synthetic) but the SRA bank '
+                f'was sized for sra.num_classes={self.sra.memory.num_classes}: raise model.sra.num_classes')
+        super().set_vocabulary(class_synonyms, is_thing, split)
 
     def loss(self, inputs: Tensor, data_samples: Sequence[Any]) -> Dict[str, Tensor]:
         feats = self.extract_feat(inputs)

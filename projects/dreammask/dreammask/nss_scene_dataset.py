@@ -22,7 +22,7 @@ from ovseg.datasets.metainfo import build_metainfo
 from ovseg.datasets.vocabularies import load_vocabulary
 from ovseg.registry import DATASETS, TRANSFORMS
 
-from .processed_format import SceneFormatError, parse_scene, scene_files
+from .processed_format import SceneFormatError, binary_mask, parse_scene, scene_files
 
 
 def normalize_name(name: str) -> str:
@@ -108,6 +108,7 @@ class NSSSceneDataset(BaseDataset):
         self._metainfo = build_metainfo(synonyms, self.base_is_thing + [True] * len(novel),
                                         list(range(len(synonyms))))
         self._metainfo.update(novel_classes=tuple(novel), name_mapping=dict(self.name_mapping))
+        is_thing = self._metainfo['is_thing']
         data_list = []
         for scene in scenes:
             objects = []
@@ -119,7 +120,8 @@ class NSSSceneDataset(BaseDataset):
                     self._count_skip('mask_uncertainty above max_mask_uncertainty')
                     continue
                 objects.append(dict(mask_path=osp.join(self.data_root, obj.mask_path), index=obj.index,
-                                    category_id=self.name_mapping[obj.name], name=obj.name, field=
+                                    category_id=self.name_mapping[obj.name], name=obj.name,
+                                    isthing=bool(is_thing[self.name_mapping[obj.name]]), field=
                                     f'objects[{scene.objects.index(obj)}].mask_path'))
             data_list.append(dict(img_path=osp.join(self.data_root, scene.real_image), img_id=scene.scene_id,
                                   scene_json=scene.json_path, nss_objects=objects, is_synthetic=True,
@@ -151,7 +153,7 @@ class LoadNSSAnnotations(BaseTransform):
         for seg_id, obj in enumerate(results['nss_objects'], start=1):
             try:
                 with Image.open(obj['mask_path']) as im:
-                    mask = np.asarray(im.convert('L')) > 127
+                    mask = binary_mask(np.asarray(im.convert('L')))
             except OSError as e:
                 raise OSError(f"{results['scene_json']}: field '{obj['field']}': cannot read {obj['mask_path']} "
                               f'({e})') from e
@@ -164,7 +166,8 @@ class LoadNSSAnnotations(BaseTransform):
             if not mask.any():
                 raise ValueError(f"{results['scene_json']}: field '{obj['field']}': empty mask {obj['mask_path']}")
             pan[mask] = seg_id
-            segments.append(dict(id=seg_id, category_id=obj['category_id'], iscrowd=0, isthing=True))
+            segments.append(dict(id=seg_id, category_id=obj['category_id'], iscrowd=0,
+                                 isthing=obj.get('isthing', True)))
         areas = np.bincount(pan.ravel(), minlength=len(segments) + 1)
         for seg in segments:
             seg['area'] = int(areas[seg['id']])

@@ -133,6 +133,14 @@ def parse_scene(json_path: str | Path) -> Tuple[Optional[Scene], List[dict]]:
     return scene, problems
 
 
+def binary_mask(arr: np.ndarray) -> np.ndarray:
+    """Foreground of a mask PNG, read the same way by the validator and the dataset: 0/1 masks are taken
+    as they are, 8-bit masks (0/255, possibly anti-aliased) are thresholded at 128."""
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    return arr > 127 if arr.max(initial=0) > 1 else arr > 0
+
+
 def _image_size(path: Path) -> Tuple[int, int]:
     with Image.open(path) as im:
         im.verify()  # catches truncated/corrupt files without decoding all pixels
@@ -161,7 +169,7 @@ def check_scene_files(scene: Scene, root: str | Path, check_masks_nonempty: bool
         if mask.shape != (img_h, img_w):
             problems.append(_problem(scene.json_path, where, f'{mpath}: mask is {mask.shape[1]}x{mask.shape[0]}, '
                                                              f'image is {img_w}x{img_h}'))
-        elif check_masks_nonempty and not mask.any():
+        elif check_masks_nonempty and not binary_mask(mask).any():
             problems.append(_problem(scene.json_path, where, f'{mpath}: empty mask'))
     return problems
 

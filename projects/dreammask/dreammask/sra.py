@@ -82,21 +82,39 @@ class RealFeatureMemoryBank(nn.Module):
         return self.count.float().mean() / self.size
 
 
+def _mask_weights(masks: Tensor, h: int, w: int, dtype: torch.dtype) -> Tensor:
+    """Area-downsample N×H×W binary masks to N×(h·w) soft weights (fraction of each cell covered).
+
+    When H, W are multiples of h, w (padded batches and a stride-4 feature map always are) the masks are
+    block-summed as integers, without materialising a float copy at full resolution (N×1024² floats would
+    be ~4 MB per object on the real model)."""
+    n, H, W = masks.shape
+    if H % h == 0 and W % w == 0:
+        fy, fx = H // h, W // w
+        counts = masks.reshape(n, h, fy, w, fx).sum((2, 4), dtype=torch.int32)
+        return counts.flatten(1).to(dtype) / float(fy * fx)
+    return F.interpolate(masks[:, None].to(dtype), size=(h, w), mode='area')[:, 0].flatten(1)
+
+
 def pool_objects(features: Tensor, masks: Tensor, image_index: Tensor) -> Tuple[Tensor, Tensor]:
     """Mask-average ``features`` B×C×h×w under N GT ``masks`` (N×H×W, any size) of images ``image_index``.
 
-    Masks are area-downsampled to the feature grid (soft weights). Vectorised over objects with one einsum.
+    Masks are area-downsampled to the feature grid (soft weights). Vectorised over objects: one matrix
+    product per image (objects grouped by image), never a Python loop over objects.
     Returns (pooled N×C, kept N bool: objects that still cover some feature cell)."""
     b, c, h, w = features.shape
     n = masks.shape[0]
     if n == 0:
         return features.new_zeros(0, c), torch.zeros(0, dtype=torch.bool, device=features.device)
-    weights = F.interpolate(masks[:, None].to(features.dtype), size=(h, w), mode='area')[:, 0].flatten(1)
+    weights = _mask_weights(masks.bool(), h, w, features.dtype)
     area = weights.sum(-1)
-    scatter = features.new_zeros(b, n, h * w)
-    scatter[image_index, torch.arange(n, device=features.device)] = weights
-    pooled = torch.einsum('bnp,bcp->nc', scatter, features.flatten(2)) / area.clamp(min=1e-6)[:, None]
-    return pooled, area > 0
+    flat = features.flatten(2)  # B×C×P
+    order = torch.argsort(image_index, stable=True)
+    per_image = torch.bincount(image_index, minlength=b).tolist()
+    chunks = [weights[idx] @ flat[i].t() for i, idx in enumerate(order.split(per_image)) if idx.numel()]
+    pooled = features.new_empty(n, c)
+    pooled[order] = torch.cat(chunks)
+    return pooled / area.clamp(min=1e-6)[:, None], area > 0
 
 
 @MODELS.register_module()

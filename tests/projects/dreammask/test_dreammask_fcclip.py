@@ -68,3 +68,14 @@ def test_lambda_zero_skips_sra_entirely():
     losses = model.loss(inputs, samples)
     assert 'loss_sra' not in losses
     assert model.sra.memory.count.sum() == 0
+
+
+def test_real_objects_carry_no_graph_and_vocabulary_must_fit_the_bank():
+    import pytest
+    model = _model()
+    inputs, samples = _batch([False, True])
+    (real, _), (syn, _) = model.object_embeddings(model.extract_feat(inputs), samples)
+    assert not real.requires_grad and syn.requires_grad
+    with pytest.raises(ValueError, match='sra.num_classes=3'):
+        model.set_vocabulary([['ball'], ['box'], ['grass'], ['star']], [True] * 4, split='train')
+    model.set_vocabulary([['a'], ['b'], ['c'], ['d'], ['e']], [True] * 5, split='test')  # test vocab: any size

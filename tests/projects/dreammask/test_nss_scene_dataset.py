@@ -74,3 +74,20 @@ def test_mask_size_mismatch_errors_unless_resize(tmp_path):
         ds[0]
     ds = NSSSceneDataset(str(root), resize_masks=True, pipeline=PIPE)
     assert ds[0]['data_samples'].gt_instances.masks.shape[-2:] == (48, 64)
+
+
+def test_zero_one_masks_and_stuff_classes(tmp_path):
+    """0/1-valued mask PNGs count as masks (validator and dataset agree); a name mapped onto a stuff class
+    of the training vocabulary yields a stuff segment."""
+    from projects.dreammask.dreammask.processed_format import validate_dataset
+    root = tmp_path / 'p'
+    _write_scene(root, 0, objects=[('car', (4, 6, 20, 10)), ('Water', (30, 2, 20, 30))])
+    for k in range(2):
+        p = root / 'masks' / f'scene_00000_obj_{k:02d}.png'
+        Image.fromarray((np.asarray(Image.open(p)) > 0).astype(np.uint8)).save(p)  # values 0/1
+    assert validate_dataset(root)['errors'] == []
+    ds = NSSSceneDataset(str(root), base_vocabulary=[['car'], ['water']], base_is_thing=[True, False],
+                         pipeline=[dict(type='LoadImage'), dict(type='LoadNSSAnnotations')])
+    out = ds[0]
+    assert [s['isthing'] for s in out['segments_info']] == [True, False]
+    assert [s['area'] for s in out['segments_info']] == [200, 600]

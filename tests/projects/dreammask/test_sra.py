@@ -113,3 +113,21 @@ def test_ddp_ranks_hold_the_same_bank(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert a['memory.count'].tolist() == [1, 2, 0]  # every rank saw both ranks' real objects
+
+
+def test_pool_objects_unsorted_images_and_non_integer_grid():
+    torch.manual_seed(1)
+    feats = torch.randn(3, 5, 4, 4, requires_grad=True)
+    masks = torch.rand(4, 16, 16) > 0.5
+    image_index = torch.tensor([2, 0, 2, 1])
+    pooled, kept = pool_objects(feats, masks, image_index)
+    w = F.avg_pool2d(masks[:, None].float(), 4)[:, 0]  # area weights on the 4×4 grid
+    direct = torch.stack([(feats[i] * w[n]).sum((1, 2)) / w[n].sum() for n, i in enumerate(image_index.tolist())])
+    assert kept.all() and torch.allclose(pooled, direct, atol=1e-5)
+    pooled.sum().backward()
+    assert feats.grad.abs().sum() > 0
+    # 18×18 masks do not divide the 4×4 grid: the interpolate fallback gives the area average
+    m18 = torch.zeros(1, 18, 18, dtype=torch.bool)
+    m18[0, :9, :9] = True
+    p18, _ = pool_objects(feats.detach(), m18, torch.tensor([0]))
+    assert torch.allclose(p18[0], feats.detach()[0, :, :2, :2].mean((1, 2)), atol=1e-5)
