@@ -3,7 +3,9 @@
 Seed 000's ``train_net_nss.py`` builds detectron2 dicts by reading every mask PNG and RLE-encoding it at
 registration, before training starts; ``NSSSceneDataset`` parses the JSONs only and reads masks per sample.
 
-    python benchmarks/bench_nss_dataset.py [--scenes 10000] [--objects 4] [--size 256] [--samples 200]
+    python benchmarks/bench_nss_dataset.py [--scenes 10000] [--objects 4] [--size 256] [--samples 200] [--sra-steps 20]
+
+It also reports SRA's share of a DreamMask training step (via ``benchmarks/bench_sra.py``).
 """
 from __future__ import annotations
 
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--objects', type=int, default=4)
     p.add_argument('--size', type=int, default=256)
     p.add_argument('--samples', type=int, default=200)
+    p.add_argument('--sra-steps', type=int, default=20,
+                   help="also time SRA's share of a training step (benchmarks/bench_sra.py); 0 skips it")
     args = p.parse_args(argv)
     from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
@@ -110,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
           f'{seed_start / ours_start:.1f}x faster |')
     print(f'| per sample (image + {args.objects} masks) | {1e3 * ours_sample:.2f} ms | {1e3 * seed_sample:.2f} ms | '
           f'{ours_sample / seed_sample:.2f}x |')
+    if args.sra_steps:
+        sys.path.insert(0, str(ROOT / 'benchmarks'))
+        import bench_sra
+        print()
+        r = bench_sra.main(['--steps', str(args.sra_steps)])
+        print(f"SRA share of a training step: {100 * r['sra_forward'] / r['step_on']:.1f} % (SRA computation), "
+              f"{100 * (r['step_on'] - r['step_off']) / r['step_on']:+.1f} % (whole-step difference); goal <= 3 %")
     return 0
 
 

@@ -1,9 +1,12 @@
 """FC-CLIP trained DreamMask-style: segmentation losses plus synthetic-real alignment (``L_seg + λ·L_sra``)."""
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any, Dict, Optional, Sequence
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from ovseg.models.segmentors.fcclip import FCCLIP
@@ -30,6 +33,7 @@ class DreamMaskFCCLIP(FCCLIP):
             raise ValueError('DreamMaskFCCLIP needs sra.num_classes (training vocabulary size incl. novel classes)')
         sra.setdefault('feat_dim', int(self.backbone.embed_dim))
         self.sra = SyntheticRealAlignment(**sra)
+        self._sra_steps, self._bank_warned = 0, False
 
     def _embed(self, pooled: Tensor) -> Tensor:
         head = self.transformer_decoder.class_head
@@ -63,7 +67,23 @@ class DreamMaskFCCLIP(FCCLIP):
 
     def sra_loss(self, feats: Dict[str, Any], data_samples: Sequence[Any]) -> Dict[str, Tensor]:
         (real_emb, real_labels), (syn_emb, syn_labels) = self.object_embeddings(feats, data_samples)
-        return self.sra(real_emb, real_labels, syn_emb, syn_labels)
+        out = self.sra(real_emb, real_labels, syn_emb, syn_labels)
+        self._check_bank_fills(syn_labels.numel() > 0)
+        return out
+
+    def _check_bank_fills(self, saw_synthetic: bool, after_steps: int = 50) -> None:
+        """Warn once when synthetic objects keep arriving but no real feature ever entered the bank
+        (seed 000's synthetic-only mode): ``loss_sra`` is then 0 and SRA does nothing."""
+        if self._bank_warned:
+            return
+        self._sra_steps += 1
+        if self._sra_steps >= after_steps and saw_synthetic and int(self.sra.memory.count.sum()) == 0:
+            self._bank_warned = True
+            msg = (f'DreamMaskFCCLIP: {self._sra_steps} training steps and the real-feature bank is still empty '
+                   '(no real images in the batches, e.g. synthetic-only training): loss_sra stays 0, SRA has no '
+                   'effect. Mix real data in with RealSyntheticMixSampler to use it.')
+            warnings.warn(msg)
+            print_log(msg, logger='current', level=logging.WARNING)
 
     def set_vocabulary(self, class_synonyms, is_thing=None, split: str = 'test') -> None:
         """As ``FCCLIP``; for the training vocabulary also checks that the SRA bank has a row per class."""

@@ -79,3 +79,14 @@ def test_real_objects_carry_no_graph_and_vocabulary_must_fit_the_bank():
     with pytest.raises(ValueError, match='sra.num_classes=3'):
         model.set_vocabulary([['ball'], ['box'], ['grass'], ['star']], [True] * 4, split='train')
     model.set_vocabulary([['a'], ['b'], ['c'], ['d'], ['e']], [True] * 5, split='test')  # test vocab: any size
+
+
+def test_synthetic_only_training_warns_that_the_bank_never_fills():
+    import pytest
+    model = _model()
+    inputs, samples = _batch([True, True])
+    feats = model.extract_feat(inputs)
+    with pytest.warns(UserWarning, match='bank is still empty'):
+        for _ in range(50):
+            out = model.sra_loss(feats, samples)
+    assert out['loss_sra'].item() == 0 and out['sra_bank_fill'].item() == 0
