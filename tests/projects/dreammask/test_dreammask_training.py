@@ -1,4 +1,8 @@
 """The DreamMask toy config under tools/dist_train.sh (2 CPU processes, gloo): trains, and resume keeps the bank."""
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -42,3 +46,19 @@ def test_dist_train_without_sra(tmp_path, repo_root):
     assert 'GPU number: 2' in log and 'loss_sra' not in log
     state = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)['state_dict']
     assert state['sra.memory.count'].sum() == 0  # SRA skipped entirely: the bank stays empty
+
+
+@pytest.mark.slow
+def test_single_process_toy_run_logs_sra_and_fills_the_bank(tmp_path, repo_root):
+    """tools/train.py, one process: a few iterations of the toy DreamMask config (real + synthetic, SRA on)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
+    out = subprocess.run([sys.executable, 'tools/train.py', CFG, '--work-dir', str(tmp_path), '--cfg-options',
+                          'train_cfg.max_iters=4'] + SHORT, cwd=repo_root, env=env, capture_output=True, text=True,
+                         timeout=300)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert 'loss_sra' in log and 'sra_bank_fill' in log
+    state = torch.load(tmp_path / 'iter_4.pth', map_location='cpu', weights_only=True)['state_dict']
+    count, ptr = state['sra.memory.count'], state['sra.memory.ptr']
+    assert 0 < count.sum() and bool((count <= 32).all()) and bool((ptr < 32).all())
+    assert count[9:].sum() == 0  # star/water are withheld from the real images: no real prototype
