@@ -58,15 +58,25 @@ class RealSyntheticDataset:
 
 @DATA_SAMPLERS.register_module()
 class RealSyntheticMixSampler(Sampler):
-    """Infinite index stream, ``num_synthetic`` synthetic samples per batch of ``batch_size``.
+    """Infinite index stream, ``num_synthetic`` synthetic samples per batch of ``batch_size`` (or
+    ``synthetic_ratio``: the fraction of each batch, rounded; a ratio strictly between 0 and 1 keeps at least
+    one real and one synthetic sample per batch).
 
     ``batch_size`` must equal the dataloader's per-rank batch size. ``num_synthetic == batch_size`` is the
     synthetic-only mode of seed 000's ``train_net_nss.py``: no real sample ever arrives, so the SRA memory
     bank stays empty and ``loss_sra`` is always 0 (a warning says so).
     """
 
-    def __init__(self, dataset: Sized, batch_size: int, num_synthetic: int, shuffle: bool = True,
-                 seed: Optional[int] = None) -> None:
+    def __init__(self, dataset: Sized, batch_size: int, num_synthetic: Optional[int] = None, shuffle: bool = True,
+                 seed: Optional[int] = None, synthetic_ratio: Optional[float] = None) -> None:
+        if (num_synthetic is None) == (synthetic_ratio is None):
+            raise ValueError('give exactly one of num_synthetic (per batch) and synthetic_ratio (fraction)')
+        if synthetic_ratio is not None:
+            if not 0.0 <= synthetic_ratio <= 1.0:
+                raise ValueError(f'synthetic_ratio must be in [0, 1], got {synthetic_ratio}')
+            num_synthetic = int(round(synthetic_ratio * batch_size))
+            if 0 < synthetic_ratio < 1:  # a fractional ratio keeps at least one real and one synthetic sample
+                num_synthetic = min(max(num_synthetic, 1), batch_size - 1) if batch_size > 1 else num_synthetic
         if not hasattr(dataset, 'num_real'):
             raise TypeError('RealSyntheticMixSampler needs a RealSyntheticDataset (num_real / num_synthetic)')
         if not 0 <= num_synthetic <= batch_size:

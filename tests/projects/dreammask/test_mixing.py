@@ -77,3 +77,14 @@ def test_toy_config_builds_one_label_space(repo_root):
     sample = ds[ds.num_real]
     assert sample['data_samples'].metainfo['is_synthetic'] is True
     assert set(sample['data_samples'].gt_instances.labels.tolist()) & {9, 10}
+
+
+def test_synthetic_ratio_sets_the_per_batch_split():
+    ds = _mix()
+    assert RealSyntheticMixSampler(ds, batch_size=4, synthetic_ratio=0.25, seed=0).num_synthetic == 1
+    assert RealSyntheticMixSampler(ds, batch_size=2, synthetic_ratio=0.1, seed=0).num_synthetic == 1  # >= 1
+    assert RealSyntheticMixSampler(ds, batch_size=2, synthetic_ratio=0.9, seed=0).num_synthetic == 1  # real kept
+    with pytest.raises(ValueError, match='exactly one'):
+        RealSyntheticMixSampler(ds, batch_size=4, num_synthetic=1, synthetic_ratio=0.25)
+    with pytest.raises(ValueError, match='exactly one'):
+        RealSyntheticMixSampler(ds, batch_size=4)
