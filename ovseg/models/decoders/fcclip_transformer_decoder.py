@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ovseg.models.heads.fcclip_heads import MLP
 from ovseg.models.layers import PositionEmbeddingSine
 from ovseg.registry import MODELS
 
@@ -22,6 +21,34 @@ def _xavier_init(module: nn.Module) -> None:
     for p in module.parameters():
         if p.dim() > 1:
             nn.init.xavier_uniform_(p)
+
+
+class MLP(nn.Module):
+    """Mask2Former ``MLP`` (ReLU between layers; params ``layers.{i}``), kept here so the decoder does not
+    depend on the heads package."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        h = [hidden_dim] * (num_layers - 1)
+        self.layers = nn.ModuleList(nn.Linear(n, k) for n, k in zip([input_dim] + h, h + [output_dim]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i, layer in enumerate(self.layers):
+            x = F.relu(layer(x)) if i < self.num_layers - 1 else layer(x)
+        return x
+
+
+def masked_attention_mask(mask_logits: Tensor, size: Tuple[int, int], num_heads: int) -> Tensor:
+    """Boolean cross-attention mask (True = blocked) from B×Q×H×W mask logits → (B·heads)×Q×(h·w).
+
+    A query attends only where its mask, resized to the level, has ``sigmoid >= 0.5``; a query whose mask is
+    empty at that level would attend to nothing (NaN softmax), so such rows are left fully open.
+    """
+    attn = F.interpolate(mask_logits, size=size, mode='bilinear', align_corners=False)
+    attn = attn.sigmoid().flatten(2) < 0.5  # B × Q × HW
+    attn = attn & ~attn.all(-1, keepdim=True)
+    return attn.unsqueeze(1).expand(-1, num_heads, -1, -1).flatten(0, 1).detach()
 
 
 class SelfAttentionLayer(nn.Module):
@@ -142,8 +169,6 @@ class FCCLIPTransformerDecoder(nn.Module):
         masks.append(msk)
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
-            # a query whose mask is empty everywhere would attend to nothing: let it see the whole map
-            attn_mask[torch.where(attn_mask.sum(-1) == attn_mask.shape[-1])] = False
             output = self.transformer_cross_attention_layers[i](output, src[level], attn_mask, pos[level],
                                                                 query_embed)
             output = self.transformer_self_attention_layers[i](output, query_embed)
@@ -157,12 +182,11 @@ class FCCLIPTransformerDecoder(nn.Module):
                     aux_outputs=[dict(pred_logits=c, pred_masks=m) for c, m in zip(classes[:-1], masks[:-1])])
 
     def _prediction_heads(self, output: Tensor, mask_features: Tensor, attn_size: Tuple[int, int],
-                          text_classifier: Tensor, num_templates: Sequence[int]):
+                          text_classifier: Tensor, num_templates: Sequence[int]) -> Tuple[Tensor, Tensor, Tensor]:
+        """decoder_norm → mask_embed·mask_features (masks), class_head (logits), next layer's attention mask."""
         decoder_output = self.decoder_norm(output).transpose(0, 1)  # B × Q × C
         mask_embed = self.mask_embed(decoder_output)
         outputs_mask = torch.einsum('bqc,bchw->bqhw', mask_embed, mask_features)
         outputs_class = self.class_head(decoder_output, mask_features, outputs_mask, text_classifier,
                                         num_templates)
-        attn = F.interpolate(outputs_mask, size=attn_size, mode='bilinear', align_corners=False)
-        attn = attn.sigmoid().flatten(2).unsqueeze(1).repeat(1, self.num_heads, 1, 1).flatten(0, 1) < 0.5
-        return outputs_class, outputs_mask, attn.detach()
+        return outputs_class, outputs_mask, masked_attention_mask(outputs_mask, attn_size, self.num_heads)

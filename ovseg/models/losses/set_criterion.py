@@ -16,6 +16,7 @@ DEFAULT_WEIGHTS = dict(loss_ce=2.0, loss_mask=5.0, loss_dice=5.0)  # maskformer2
 
 
 def dice_loss(inputs: Tensor, targets: Tensor, num_masks: float) -> Tensor:
+    """Smoothed (+1) dice of M logit rows vs M target rows at P points, summed and divided by ``num_masks``."""
     inputs = inputs.sigmoid().flatten(1)
     numerator = 2 * (inputs * targets).sum(-1)
     denominator = inputs.sum(-1) + targets.sum(-1)
@@ -23,8 +24,31 @@ def dice_loss(inputs: Tensor, targets: Tensor, num_masks: float) -> Tensor:
 
 
 def sigmoid_ce_loss(inputs: Tensor, targets: Tensor, num_masks: float) -> Tensor:
+    """Per-mask mean BCE over the P points, summed over masks and divided by ``num_masks``."""
     loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction='none')
     return loss.mean(1).sum() / num_masks
+
+
+def pad_target_masks(targets: Sequence[Dict[str, Tensor]]) -> List[Dict[str, Tensor]]:
+    """Zero-pad every image's masks (bottom/right) to the largest H×W in the batch.
+
+    Point coordinates are normalised to the padded prediction, so a target must cover the same padded canvas
+    (detectron2's ``nested_tensor_from_tensor_list``). Targets already of one size are returned unchanged.
+    """
+    sizes = {tuple(t['masks'].shape[-2:]) for t in targets}
+    if len(sizes) <= 1:
+        return list(targets)
+    h = max(s[0] for s in sizes)
+    w = max(s[1] for s in sizes)
+    out = []
+    for t in targets:
+        m = t['masks']
+        if tuple(m.shape[-2:]) != (h, w):
+            padded = m.new_zeros((m.shape[0], h, w))
+            padded[:, :m.shape[1], :m.shape[2]] = m
+            t = dict(t, masks=padded)
+        out.append(t)
+    return out
 
 
 @MODELS.register_module()
@@ -57,6 +81,7 @@ class SetCriterion(nn.Module):
 
     # ------------------------------------------------------------------ single prediction set
     def loss_labels(self, logits: Tensor, targets, indices) -> Tensor:
+        """CE over C+1 classes; unmatched queries learn void, whose weight is ``eos_coef``."""
         num_classes = logits.shape[-1] - 1
         empty_weight = torch.ones(num_classes + 1, device=logits.device, dtype=torch.float32)
         empty_weight[-1] = self.eos_coef
@@ -68,6 +93,7 @@ class SetCriterion(nn.Module):
         return F.cross_entropy(logits.float().transpose(1, 2), target_classes, empty_weight)
 
     def loss_masks(self, pred_masks: Tensor, targets, indices, num_masks: float) -> Tuple[Tensor, Tensor]:
+        """BCE and dice of matched masks at uncertainty-sampled points (memory independent of image size)."""
         batch_idx, src_idx = self._src_permutation(indices)
         if batch_idx.numel() == 0:  # no target in the whole batch: keep the graph, contribute 0
             zero = pred_masks.sum() * 0.0
@@ -96,6 +122,7 @@ class SetCriterion(nn.Module):
 
     # ------------------------------------------------------------------ public
     def num_masks(self, targets: Sequence[Dict[str, Tensor]], device) -> float:
+        """Targets per rank averaged over DDP ranks, clamped at 1, so every rank normalises alike."""
         n = torch.as_tensor([float(sum(len(t['labels']) for t in targets))], device=device)
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(n)
@@ -107,9 +134,15 @@ class SetCriterion(nn.Module):
 
         Returns weighted losses: ``loss_ce``, ``loss_mask``, ``loss_dice`` and ``d{i}.loss_*`` per aux step.
         """
+        targets = pad_target_masks(targets)
         num_masks = self.num_masks(targets, outputs['pred_logits'].device)
         raw = {'': self._losses_of(outputs, targets, num_masks)}
         if self.deep_supervision:
             for i, aux in enumerate(outputs.get('aux_outputs', [])):
                 raw[f'd{i}.'] = self._losses_of(aux, targets, num_masks)
         return {prefix + k: v * self.loss_weights[k] for prefix, group in raw.items() for k, v in group.items()}
+
+
+@MODELS.register_module()
+class Mask2FormerCriterion(SetCriterion):
+    """Alias of :class:`SetCriterion` under the name used by Mask2Former-style configs."""

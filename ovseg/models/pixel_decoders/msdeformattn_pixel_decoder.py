@@ -7,7 +7,7 @@ stride-4 mask features. Attribute names mirror the official module so a released
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -126,14 +126,20 @@ class MSDeformAttnPixelDecoder(nn.Module):
         transformer_in_features: the encoder's inputs, res3..res5.
         transformer_enc_layers / nheads / dim_feedforward / dropout / num_points: 6 / 8 / 1024 / 0 / 4.
         common_stride: stride of the mask features (4).
+        in_channels / strides: alternative to ``input_shape``: channels as ``{name: C}`` or a list for
+            res2..res5, strides likewise (default 4/8/16/32).
     """
 
-    def __init__(self, input_shape: Mapping[str, Mapping[str, int]], conv_dim: int = 256, mask_dim: int = 256,
-                 norm: str = 'GN', transformer_in_features: Sequence[str] = ('res3', 'res4', 'res5'),
+    def __init__(self, input_shape: Optional[Mapping[str, Mapping[str, int]]] = None, conv_dim: int = 256,
+                 mask_dim: int = 256, norm: str = 'GN',
+                 transformer_in_features: Sequence[str] = ('res3', 'res4', 'res5'),
                  transformer_enc_layers: int = 6, transformer_nheads: int = 8,
                  transformer_dim_feedforward: int = 1024, transformer_dropout: float = 0.0,
-                 num_points: int = 4, common_stride: int = 4) -> None:
+                 num_points: int = 4, common_stride: int = 4,
+                 in_channels: Union[Mapping[str, int], Sequence[int], None] = None,
+                 strides: Union[Mapping[str, int], Sequence[int]] = (4, 8, 16, 32)) -> None:
         super().__init__()
+        input_shape = self._resolve_input_shape(input_shape, in_channels, strides)
         if norm not in ('GN', ''):
             raise ValueError(f"norm must be 'GN' or '' (none), got {norm!r}")
         missing = [f for f in transformer_in_features if f not in input_shape]
@@ -183,6 +189,21 @@ class MSDeformAttnPixelDecoder(nn.Module):
         # official order: from the highest-resolution FPN level down
         self.lateral_convs = self.lateral_convs[::-1]
         self.output_convs = self.output_convs[::-1]
+
+    @staticmethod
+    def _resolve_input_shape(input_shape, in_channels, strides) -> Dict[str, Dict[str, int]]:
+        """One ``{name: dict(channels, stride)}`` form from either ``input_shape`` or ``in_channels``."""
+        if (input_shape is None) == (in_channels is None):
+            raise ValueError('give exactly one of input_shape or in_channels')
+        if input_shape is not None:
+            return {k: dict(channels=int(v['channels']), stride=int(v['stride'])) for k, v in input_shape.items()}
+        names = (list(in_channels) if isinstance(in_channels, Mapping)
+                 else [f'res{i + 2}' for i in range(len(in_channels))])
+        chans = [in_channels[k] for k in names] if isinstance(in_channels, Mapping) else list(in_channels)
+        strs = [strides[k] for k in names] if isinstance(strides, Mapping) else list(strides)
+        if len(strs) != len(chans):
+            raise ValueError(f'{len(chans)} in_channels but {len(strs)} strides')
+        return {k: dict(channels=int(c), stride=int(s)) for k, c, s in zip(names, chans, strs)}
 
     def forward(self, features: Dict[str, Tensor]) -> Tuple[Tensor, List[Tensor]]:
         """features res2..res5 → (mask_features B×mask_dim×H/4×W/4, [1/32, 1/16, 1/8] maps).
