@@ -34,12 +34,14 @@ class HungarianMatcher(nn.Module):
     """One-to-one assignment minimising ``w_class·(−p_class) + w_mask·BCE + w_dice·dice``.
 
     Mask costs are computed on ``num_points`` random points shared by predictions and targets (the same
-    points for every pair), as Mask2Former does to keep memory independent of the image size.
+    points for every pair), as Mask2Former does to keep memory independent of the image size; images are
+    matched one at a time and targets are point-sampled ``target_chunk`` masks at a time.
     """
 
     def __init__(self, cost_class: float = 2.0, cost_mask: float = 5.0, cost_dice: float = 5.0,
-                 num_points: int = 12544) -> None:
+                 num_points: int = 12544, target_chunk: int = 32) -> None:
         super().__init__()
+        self.target_chunk = max(int(target_chunk), 1)
         if cost_class == 0 and cost_mask == 0 and cost_dice == 0:
             raise ValueError('all matcher costs are 0')
         self.cost_class, self.cost_mask, self.cost_dice = cost_class, cost_mask, cost_dice
@@ -60,10 +62,13 @@ class HungarianMatcher(nn.Module):
             out_prob = outputs['pred_logits'][b].float().softmax(-1)
             cost_class = -out_prob[:, tgt_ids]
             out_mask = outputs['pred_masks'][b]
-            tgt_mask = targets[b]['masks'].to(out_mask)
             coords = torch.rand(1, self.num_points, 2, device=out_mask.device)
-            # the same points for every mask: sample masks as channels of one image (one grid_sample call)
-            tgt_pts = point_sample(tgt_mask[None], coords, align_corners=False)[0]
+            # the same points for every mask: sample masks as channels of one image. Full-resolution binary
+            # targets are converted to float a chunk at a time, so peak memory does not grow with their count.
+            tgt_pts = torch.cat([
+                point_sample(chunk.to(device=out_mask.device, dtype=out_mask.dtype)[None], coords,
+                             align_corners=False)[0]
+                for chunk in targets[b]['masks'].split(self.target_chunk)])
             out_pts = point_sample(out_mask[None], coords, align_corners=False)[0]
             with torch.autocast(device_type=out_mask.device.type, enabled=False):
                 out_pts, tgt_pts = out_pts.float(), tgt_pts.float()

@@ -64,12 +64,15 @@ class SetCriterion(nn.Module):
         eos_coef: CE weight of the void ("no object") class (0.1).
         deep_supervision: add the losses of every ``aux_outputs`` entry as ``d{i}.loss_*``.
         num_points / oversample_ratio / importance_sample_ratio: 12544 / 3.0 / 0.75.
+        target_chunk: matched target masks converted to float and point-sampled this many at a time.
     """
 
     def __init__(self, matcher: dict | nn.Module, loss_weights: Optional[Dict[str, float]] = None,
                  eos_coef: float = 0.1, deep_supervision: bool = True, num_points: int = 12544,
-                 oversample_ratio: float = 3.0, importance_sample_ratio: float = 0.75) -> None:
+                 oversample_ratio: float = 3.0, importance_sample_ratio: float = 0.75,
+                 target_chunk: int = 32) -> None:
         super().__init__()
+        self.target_chunk = max(int(target_chunk), 1)
         self.matcher = MODELS.build(matcher) if isinstance(matcher, dict) else matcher
         self.loss_weights = dict(DEFAULT_WEIGHTS if loss_weights is None else loss_weights)
         unknown = set(self.loss_weights) - set(DEFAULT_WEIGHTS)
@@ -99,11 +102,14 @@ class SetCriterion(nn.Module):
             zero = pred_masks.sum() * 0.0
             return zero, zero.clone()
         src = pred_masks[batch_idx, src_idx][:, None]
-        tgt = torch.cat([t['masks'][j] for t, (_, j) in zip(targets, indices)]).to(src)[:, None]
+        tgt = torch.cat([t['masks'][j.to(t['masks'].device)] for t, (_, j) in zip(targets, indices)])
         with torch.no_grad():
             coords = get_uncertain_point_coords_with_randomness(
                 src, calculate_uncertainty, self.num_points, self.oversample_ratio, self.importance_sample_ratio)
-            point_labels = point_sample(tgt, coords, align_corners=False).squeeze(1)
+            # binary full-resolution targets become float a chunk at a time (bounded peak memory)
+            point_labels = torch.cat([
+                point_sample(t.to(device=src.device, dtype=src.dtype)[:, None], c, align_corners=False).squeeze(1)
+                for t, c in zip(tgt.split(self.target_chunk), coords.split(self.target_chunk))])
         point_logits = point_sample(src, coords, align_corners=False).squeeze(1)
         return (sigmoid_ce_loss(point_logits.float(), point_labels.float(), num_masks),
                 dice_loss(point_logits.float(), point_labels.float(), num_masks))

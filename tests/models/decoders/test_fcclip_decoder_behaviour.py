@@ -64,7 +64,8 @@ def _to_transformers_state(ours: dict) -> dict:
                 continue
             out[pre + rest.replace('norm.', 'self_attn_layer_norm.')] = v
         elif k.startswith('transformer_cross_attention_layers.'):
-            rest = '.'.join(parts[2:]).replace('multihead_attn.', 'cross_attn.').replace('norm.', 'cross_attn_layer_norm.')
+            rest = '.'.join(parts[2:]).replace('multihead_attn.', 'cross_attn.')
+            rest = rest.replace('norm.', 'cross_attn_layer_norm.')
             out[f'decoder.layers.{parts[1]}.{rest}'] = v
         elif k.startswith('transformer_ffn_layers.'):
             rest = '.'.join(parts[2:]).replace('linear1', 'fc1').replace('linear2', 'fc2')

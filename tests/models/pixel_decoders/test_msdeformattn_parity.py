@@ -47,9 +47,9 @@ def test_core_op_gradients_match():
     value, loc, attn = _random_op_inputs(seed=1)
     grads = []
     for fn in (multi_scale_deformable_attn, m2f_msda):
-        v, l, a = (t.clone().requires_grad_(True) for t in (value, loc, attn))
-        (fn(v, SHAPES, l, a) ** 2).sum().backward()
-        grads.append((v.grad, l.grad, a.grad))
+        v, lc, a = (t.clone().requires_grad_(True) for t in (value, loc, attn))
+        (fn(v, SHAPES, lc, a) ** 2).sum().backward()
+        grads.append((v.grad, lc.grad, a.grad))
     for ours, ref in zip(*grads):
         torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-4)
 
