@@ -10,7 +10,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 from mmengine.config import Config, DictAction  # noqa: E402
 
 import ovseg  # noqa: E402,F401
-from ovseg.utils.launch import add_repo_root_to_path, build_runner, load_config  # noqa: E402
+from ovseg.utils.launch import add_repo_root_to_path, build_runner, finish_launch, load_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()
+    finish_launch()
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 import ovseg  # noqa: E402,F401  (registers the torch.load allow-list for mmengine checkpoints)
 from ovseg.utils.dist_env import setup_amp  # noqa: E402
-from ovseg.utils.launch import add_repo_root_to_path, build_runner, load_config  # noqa: E402
+from ovseg.utils.launch import add_repo_root_to_path, build_runner, finish_launch, load_config  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     add_repo_root_to_path()  # before the config is read: its custom_imports may name projects.*
     runner = build_runner(build_cfg(args), args.launcher, args.local_rank)
     runner.train()
+    finish_launch()
 
 
 if __name__ == '__main__':

@@ -47,3 +47,15 @@ def build_runner(cfg, launcher: str, local_rank: int | None = None):
     set_local_rank_env(local_rank)
     prepare_launch(cfg, launcher)
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def finish_launch() -> None:
+    """Tear the process group down once every rank is done.
+
+    mmengine leaves it alive at exit; with gloo a rank that exits while the other still talks to it can
+    abort ("terminate called without an active exception") after an otherwise successful run.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
