@@ -1,3 +1,3 @@
-"""Models: CLIP backbones, pixel decoders, Mask2Former decoders, open-vocabulary heads, losses, segmentors."""
-from . import backbones, decoders, heads, layers, losses, pixel_decoders, segmentors, utils  # noqa: F401
+"""Models: backbones, text encoders, pixel decoders, the masked-attention decoder, class heads, losses, segmentors."""
+from . import backbones, decoders, heads, layers, losses, pixel_decoders, segmentors, text_encoders, utils  # noqa: F401
 from .data_preprocessor import SegDataPreprocessor  # noqa: F401

@@ -22,6 +22,9 @@ class RecordingModel(nn.Module):
     def get_vocabulary(self, split='test'):
         return self.vocab.get(split)
 
+    def set_seen_vocabulary(self, class_synonyms):
+        self.vocab['seen'] = None if class_synonyms is None else [list(s) for s in class_synonyms]
+
 
 @MODEL_WRAPPERS.register_module(force=True)
 class FakeDDP(nn.Module):
@@ -119,8 +122,32 @@ def test_vocabulary_override_and_string_format():
 
 def test_hook_with_real_fcclip_vocabulary_errors():
     """set_vocabulary validation surfaces through the hook (empty/duplicate entries)."""
-    from ovseg.models.heads import normalize_vocabulary
+    from ovseg.vocabulary import normalize_vocabulary
     with pytest.raises(ValueError, match='Duplicate'):
         normalize_vocabulary([['cat'], ['Cat']])
     with pytest.raises(ValueError, match='Empty'):
         normalize_vocabulary([])
+
+
+def test_checkpoint_train_vocabulary_wins_over_config_fallback_and_seen_override():
+    """A test-only run of a DreamMask-style checkpoint (trained on real + novel synthetic names) scores
+    seen/unseen classes with the checkpoint's training vocabulary, as its in-training validation did; a
+    ``seen_vocabulary`` protocol key overrides that for validation and test alike."""
+    trained_on = [['person', 'man'], ['sky'], ['star']]
+    checkpoint = dict(meta=dict(dataset_meta=dict(class_synonyms=trained_on, is_thing=[True, False, True])))
+    model = RecordingModel()
+    runner = _runner(model, cfg=dict(train_vocabulary='coco_panoptic'), test_dataloader=VAL)
+    hook = VocabularyHook()
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_test(runner)
+    assert model.vocab['train'] == (trained_on, [True, False, True])  # not COCO from the config fallback
+    assert 'seen' not in model.vocab
+    hook.after_load_checkpoint(runner, dict(meta=dict()))  # a file without dataset_meta changes nothing
+    assert model.vocab['train'][0] == trained_on
+    # an explicit protocol: only COCO's classes count as seen, in validation (training run) and test
+    protocol = _runner(model, cfg=dict(seen_vocabulary='coco_panoptic'), val_dataloader=VAL, test_dataloader=VAL)
+    hook.before_val(protocol)
+    assert len(model.vocab['seen']) == 133
+    model.vocab.pop('seen')
+    hook.before_test(protocol)
+    assert len(model.vocab['seen']) == 133

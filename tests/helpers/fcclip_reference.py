@@ -46,7 +46,7 @@ def deterministic_init(model: nn.Module, rename: Callable[[str], str] | None = N
     modules = dict(model.named_modules())
     with torch.no_grad():
         for key, tensor in model.state_dict(keep_vars=True).items():
-            if not torch.is_floating_point(tensor):
+            if not isinstance(tensor, torch.Tensor) or not torch.is_floating_point(tensor):
                 continue
             seed_key = rename(key) if rename else key
             g = torch.Generator().manual_seed(zlib.crc32(seed_key.encode()))

@@ -124,6 +124,10 @@ def test_cli_end_to_end_pth_and_safetensors(tmp_path, capsys):
         if k != 'criterion.empty_weight':
             assert out['state_dict'][_expected_target(k)].shape == v.shape
     assert out['meta']['dropped'] == ['criterion.empty_weight']
+    # the released models' training vocabulary (COCO panoptic) rides along for the seen/unseen split
+    from ovseg.engine.hooks.vocabulary_hook import train_vocabulary_of_checkpoint
+    syns, things = train_vocabulary_of_checkpoint(out)
+    assert len(syns) == 133 and syns[0][0] == 'person' and sum(things) == 80
     from safetensors.torch import save_file
     st = tmp_path / 'fcclip_r50.safetensors'
     save_file({k: v.contiguous() for k, v in sd.items()}, str(st))

@@ -1,8 +1,6 @@
-# FC-CLIP with the ConvNeXt-Large CLIP (the headline model).
-# Sources (reference notes ../shared/reference/fcclip_dreammask.md): §1.1 backbone, §1.2 pixel decoder,
-# §1.3 transformer decoder + in-vocab head, §1.5-1.6 inference, §2 losses. Official yamls:
-# fcclip_convnext_large_eval_ade20k.yaml <- maskformer2_R50_bs16_50ep.yaml
-# <- Base-COCO-PanopticSegmentation.yaml
+# FC-CLIP with the ConvNeXt-Large CLIP (the headline model). Sources: the official FC-CLIP code (fcclip/fcclip.py,
+# fcclip/config.py, the CLIP backbone, pixel decoder and transformer decoder modules) and yamls
+# fcclip_convnext_large_eval_ade20k.yaml <- maskformer2_R50_bs16_50ep.yaml <- Base-COCO-PanopticSegmentation.yaml.
 embed_dim = 768    # MODEL.FC_CLIP.EMBED_DIM 768 (convnext_large_d_320 text_projection width)
 hidden_dim = 256   # MASK_FORMER.HIDDEN_DIM 256 = SEM_SEG_HEAD.CONVS_DIM = MASK_DIM 256
 num_queries = 250  # MASK_FORMER.NUM_OBJECT_QUERIES 250 (eval yaml; base yaml has 100)
@@ -21,6 +19,8 @@ model = dict(
         type='CLIPBackbone',
         model_name='convnext_large_d_320',               # FC_CLIP.CLIP_MODEL_NAME
         pretrained='laion2b_s29b_b131k_ft_soup'),        # FC_CLIP.CLIP_PRETRAINED_WEIGHTS (local cache only)
+    # the CLIP text tower turns class names into the classifier: 14 ViLD templates, chunks of 128 (fcclip.py)
+    text_encoder=dict(type='CLIPTextEncoder', chunk_size=128),
     pixel_decoder=dict(
         type='MSDeformAttnPixelDecoder',
         # input_shape (res2..res5 channels/strides) is filled in from the backbone by FCCLIP
@@ -35,7 +35,7 @@ model = dict(
         num_points=4,                                    # DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS 4
         common_stride=4),                                # SEM_SEG_HEAD.COMMON_STRIDE 4
     transformer_decoder=dict(
-        type='FCCLIPTransformerDecoder',
+        type='MaskedAttentionDecoder',                   # Mask2Former's decoder, FC-CLIP's class head
         in_channels=hidden_dim,                          # pixel decoder conv_dim
         hidden_dim=hidden_dim,                           # MASK_FORMER.HIDDEN_DIM 256
         num_queries=num_queries,                         # 250
@@ -58,8 +58,11 @@ model = dict(
             cost_mask=5.0,                               # MASK_WEIGHT 5.0
             cost_dice=5.0,                               # DICE_WEIGHT 5.0
             num_points=12544),                           # TRAIN_NUM_POINTS 12544 (112^2)
-        loss_weights=dict(loss_ce=2.0, loss_mask=5.0, loss_dice=5.0),
-        eos_coef=0.1,                                    # NO_OBJECT_WEIGHT 0.1 (void column of CE)
+        losses=[
+            dict(type='ClassCELoss', loss_weight=2.0,    # CLASS_WEIGHT 2.0
+                 eos_coef=0.1),                          # NO_OBJECT_WEIGHT 0.1 (void column of CE)
+            dict(type='MaskBCELoss', loss_weight=5.0),   # MASK_WEIGHT 5.0
+            dict(type='MaskDiceLoss', loss_weight=5.0)],  # DICE_WEIGHT 5.0
         deep_supervision=True,                           # DEEP_SUPERVISION True (aux loss on all 9 layers)
         num_points=12544,                                # TRAIN_NUM_POINTS 12544
         oversample_ratio=3.0,                            # OVERSAMPLE_RATIO 3.0

@@ -5,11 +5,17 @@ of the model config: the same checkpoint trains on COCO and is evaluated on ADE2
 hook calls ``model.set_vocabulary(class_synonyms, is_thing, split)``:
 
 * ``before_train``: the train vocabulary from ``runner.train_dataloader.dataset``;
+* ``after_load_checkpoint``: the train vocabulary the checkpoint was trained on, from its
+  ``meta['dataset_meta']`` (mmengine writes the training dataset's metainfo there; the FC-CLIP converter writes
+  COCO panoptic's), so a test-only run scores seen/unseen classes exactly as the in-training validation did;
 * ``before_val`` / ``before_test``: the test vocabulary from the val / test dataset (or the ``vocabulary``
   override). A test-only run also needs the *train* vocabulary (FC-CLIP's seen/unseen mask picks α or β
-  per class), so when the model has none yet it comes from ``train_vocabulary`` (hook argument or the
-  top-level config key of that name: a vocabulary name such as ``'coco_panoptic'``, a file path, a list of
-  synonym lists or ``'a1,a2;b1'``); failing that, from the train dataloader *config* if the run has one.
+  per class): the checkpoint's, else ``train_vocabulary`` (hook argument or the top-level config key of that
+  name: a vocabulary name such as ``'coco_panoptic'``, a file path, a list of synonym lists or ``'a1,a2;b1'``),
+  else the train dataloader *config* if the run has one. An evaluation protocol can fix the seen classes
+  independently of what the model trained on with ``seen_vocabulary`` (hook argument or config key), e.g.
+  COCO's 133 classes for a DreamMask model also trained on novel synthetic names; it applies to in-training
+  validation and test runs alike.
 
 Dataset wrappers are unwrapped (``.dataset`` of Repeat/ClassBalanced datasets, ``.datasets`` of
 ConcatDataset — all parts must share one vocabulary) and DDP-wrapped models through ``.module``.
@@ -91,6 +97,19 @@ def _load_named_vocabulary(spec: str) -> Optional[Tuple[list, Optional[list]]]:
     return [list(s) for s in syns], flags
 
 
+def train_vocabulary_of_checkpoint(checkpoint: Any) -> Optional[Tuple[list, Optional[list]]]:
+    """``(class_synonyms, is_thing)`` of the dataset a checkpoint was trained on, from ``meta['dataset_meta']``.
+
+    mmengine's Runner writes the training dataset's metainfo there; ``None`` when the file has none.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    if not isinstance(dataset_meta, dict) or not dataset_meta.get('class_synonyms'):
+        return None
+    flags = dataset_meta.get('is_thing')
+    return ([list(s) for s in dataset_meta['class_synonyms']], list(flags) if flags is not None else None)
+
+
 def dataset_metainfo(dataset: Any) -> dict:
     """metainfo of a dataset, looking through Repeat/ClassBalanced/Concat wrappers."""
     seen = 0
@@ -133,8 +152,10 @@ class VocabularyHook(Hook):
         vocabulary: optional override of the **test** vocabulary (name, path, list or ``'a,b;c'``).
         is_thing: thing flags for ``vocabulary`` (default: from the vocabulary file if it has them,
             else all things).
-        train_vocabulary: train vocabulary for runs without a train dataloader (test-only); default: the
-            config's top-level ``train_vocabulary`` key.
+        train_vocabulary: train vocabulary for runs without a train dataloader (test-only) when the checkpoint
+            does not carry one; default: the config's top-level ``train_vocabulary`` key.
+        seen_vocabulary: classes that count as seen in FC-CLIP's ensemble, overriding the train vocabulary for
+            evaluation; default: the config's top-level ``seen_vocabulary`` key (unset: the train vocabulary).
         set_train / set_test: switch either half off.
     """
 
@@ -144,11 +165,13 @@ class VocabularyHook(Hook):
                  vocabulary: Optional[VocabSpec] = None,
                  is_thing: Optional[Sequence[bool]] = None,
                  train_vocabulary: Optional[VocabSpec] = None,
+                 seen_vocabulary: Optional[VocabSpec] = None,
                  set_train: bool = True,
                  set_test: bool = True) -> None:
         self.vocabulary = vocabulary
         self.is_thing = is_thing
         self.train_vocabulary = train_vocabulary
+        self.seen_vocabulary = seen_vocabulary
         self.set_train = set_train
         self.set_test = set_test
 
@@ -209,10 +232,25 @@ class VocabularyHook(Hook):
                       level=logging.WARNING)
             return None
 
+    def _apply_seen_vocabulary(self, runner) -> None:
+        spec = self.seen_vocabulary
+        if spec is None and getattr(runner, 'cfg', None) is not None:
+            spec = runner.cfg.get('seen_vocabulary', None)
+        if spec is None:
+            return
+        model = self._model(runner)
+        if not hasattr(model, 'set_seen_vocabulary'):
+            raise TypeError(f'seen_vocabulary is set but {type(model).__name__} has no set_seen_vocabulary()')
+        syns, _ = resolve_vocabulary(spec)
+        model.set_seen_vocabulary(syns)
+        print_log(f'VocabularyHook: {len(syns)} classes count as seen, from seen_vocabulary='
+                  f'{spec if isinstance(spec, str) else "<list>"}', logger='current', level=logging.INFO)
+
     def _set_test(self, runner, loader_attr: str) -> None:
         if not self.set_test:
             return
         self._ensure_train_vocabulary(runner)
+        self._apply_seen_vocabulary(runner)
         if self.vocabulary is not None:
             syns, flags = resolve_vocabulary(self.vocabulary, self.is_thing)
             self._apply(runner, syns, flags, 'test', 'the hook override')
@@ -222,6 +260,12 @@ class VocabularyHook(Hook):
                     f'{loader_attr}.dataset ({type(getattr(runner, loader_attr).dataset).__name__})')
 
     # ------------------------------------------------------------------ hook points
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Restore the training vocabulary of a loaded checkpoint (``meta['dataset_meta']``), if it has one."""
+        vocab = train_vocabulary_of_checkpoint(checkpoint)
+        if vocab is None or not self.set_train:
+            return
+        self._apply(runner, vocab[0], vocab[1], 'train', "the checkpoint's meta['dataset_meta']")
     def before_train(self, runner) -> None:
         if not self.set_train:
             return

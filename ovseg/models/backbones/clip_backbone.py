@@ -35,6 +35,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ovseg.models.layers import mask_pooling
 from ovseg.registry import MODELS
 
 __all__ = [
@@ -203,7 +204,7 @@ def mask_attention_pool(attnpool: nn.Module, dense: Tensor, masks: Tensor) -> Te
 
 @MODELS.register_module()
 class CLIPBackbone(BaseModule):
-    """Frozen open_clip CLIP exposing FC-CLIP's multi-scale features, text encoder and out-vocab head.
+    """Frozen open_clip CLIP exposing FC-CLIP's multi-scale features and region embeddings (visual side).
 
     Args:
         model_name: open_clip architecture name (``convnext_large_d_320``, ``convnext_base_w_320``,
@@ -216,8 +217,6 @@ class CLIPBackbone(BaseModule):
         allow_random_init: keep random weights (with a loud warning) when no weights are available.
         allow_download: let open_clip download the tag when it is not cached (needs network).
         precision: open_clip precision string (``fp32`` default).
-        text_classifier_cfg: config of the :class:`~ovseg.models.heads.TextClassifierBuilder` used by
-            :meth:`get_text_classifier` (e.g. ``dict(type='TextClassifierBuilder', cache_dir=...)``).
 
     The submodule is named ``clip_model`` so that state-dict keys are ``backbone.clip_model.*`` exactly
     as in the released FC-CLIP checkpoints.
@@ -231,7 +230,6 @@ class CLIPBackbone(BaseModule):
                  allow_random_init: bool = False,
                  allow_download: bool = False,
                  precision: str = 'fp32',
-                 text_classifier_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         arch_name = model_name
@@ -249,8 +247,6 @@ class CLIPBackbone(BaseModule):
         self.pretrained = pretrained or None
         self.cache_dir = cache_dir
         self.weights_loaded = False
-        self._text_classifier_cfg = dict(text_classifier_cfg or dict(type='TextClassifierBuilder'))
-        self._default_text_builder: Optional[Any] = None
 
         create_kwargs: Dict[str, Any] = dict(precision=precision, pretrained_image=False,
                                              pretrained_text=False, cache_dir=cache_dir)
@@ -402,69 +398,22 @@ class CLIPBackbone(BaseModule):
         out['clip_vis_dense'] = out['res5']
         return out
 
-    def visual_prediction_forward(self, x: Tensor, masks: Optional[Tensor] = None) -> Tensor:
-        """Map mask-pooled dense CLIP features into the joint embedding space (out-of-vocab branch).
+    def mask_embeddings(self, clip_vis_dense: Tensor, mask_logits: Tensor) -> Tensor:
+        """CLIP image embedding of each masked region (FC-CLIP's out-of-vocabulary branch) → B×Q×D, un-normalized.
 
-        ConvNeXt: ``x`` is B×Q×C mask-pooled ``clip_vis_dense``; runs ``trunk.head`` (norm) then the
-        open_clip projection ``visual.head`` on B·Q×C×1×1. ResNet: ``x`` is the B×C×H×W dense map and
-        ``masks`` B×Q×h×w mask logits (see :func:`mask_attention_pool`). Returns B×Q×D, un-normalized.
+        ConvNeXt: mask-pool ``clip_vis_dense`` (B×C×H×W) inside each mask (B×Q×h×w logits, binarized at 0) and run
+        CLIP's head (``trunk.head`` norm, then the ``visual.head`` projection). ResNet: re-run the attention pool
+        restricted to each mask (:func:`mask_attention_pool`); dense ResNet features are not text-aligned before
+        the pool, so average pooling would not work there.
         """
         with torch.no_grad():
             if self.model_type == 'convnext':
-                if x.dim() != 3:
-                    raise ValueError(f'ConvNeXt visual_prediction_forward expects B×Q×C pooled features, got '
-                                     f'{tuple(x.shape)}')
-                b, q, c = x.shape
-                y = x.reshape(b * q, c, 1, 1)
-                y = self.clip_model.visual.trunk.head(y)
+                pooled = mask_pooling(clip_vis_dense, mask_logits)
+                b, q, c = pooled.shape
+                y = self.clip_model.visual.trunk.head(pooled.reshape(b * q, c, 1, 1))
                 y = self.clip_model.visual.head(y)
                 return y.reshape(b, q, y.shape[-1])
-            if masks is None:
-                raise ValueError('ResNet visual_prediction_forward needs the dense map and the mask logits')
-            return self.mask_attention_pool(x, masks)
-
-    def mask_attention_pool(self, dense_res5: Tensor, masks: Tensor) -> Tensor:
-        """CLIP attention pooling restricted to each mask (ResNet CLIPs); B×Q×D. See module function."""
-        if self.model_type != 'resnet':
-            raise RuntimeError('mask_attention_pool is only defined for ResNet CLIP models')
-        with torch.no_grad():
-            return mask_attention_pool(self.clip_model.visual.attnpool, dense_res5, masks)
-
-    # ------------------------------------------------------------------ text
-    def tokenize(self, texts: Sequence[str]) -> Tensor:
-        return self.tokenizer(list(texts))
-
-    def encode_text(self, texts: Sequence[str]) -> Tensor:
-        """Encode prompts with the frozen text tower; B×D **un-normalized** (as open_clip / FC-CLIP)."""
-        if isinstance(texts, str):
-            texts = [texts]
-        tokens = self.tokenize(texts).to(self.device)
-        self.train(False)
-        with torch.no_grad():
-            return self.clip_model.encode_text(tokens, normalize=False)
-
-    def text_weights_token(self) -> Tuple[int, ...]:
-        """Cheap fingerprint that changes when text-tower tensors are replaced or modified in place.
-
-        ``load_state_dict`` copies into parameters in place, which bumps each tensor's version counter, so
-        a cached text classifier is recomputed after a checkpoint overwrites the text tower.
-        """
-        m = self.clip_model
-        tensors = [m.token_embedding.weight, m.positional_embedding, m.ln_final.weight, m.logit_scale]
-        if isinstance(m.text_projection, Tensor):
-            tensors.append(m.text_projection)
-        tensors += list(m.transformer.parameters())
-        return tuple(getattr(t, '_version', 0) for t in tensors) + (tensors[0].data_ptr(),)
-
-    def get_text_classifier(self, vocabulary: Sequence[Union[str, Sequence[str]]],
-                            builder: Optional[Any] = None) -> Tuple[Tensor, List[int]]:
-        """Normalized per-synonym text classifier ``S×D`` and synonyms per class (cached per vocabulary)."""
-        if builder is None:
-            if self._default_text_builder is None:
-                import ovseg.models.heads  # noqa: F401  (registers TextClassifierBuilder)
-                self._default_text_builder = MODELS.build(self._text_classifier_cfg)
-            builder = self._default_text_builder
-        return builder(self, vocabulary)
+            return mask_attention_pool(self.clip_model.visual.attnpool, clip_vis_dense, mask_logits)
 
     def extra_repr(self) -> str:
         return (f'model_name={self.model_name!r}, pretrained={self.pretrained!r}, type={self.model_type}, '

@@ -1,6 +1,4 @@
-"""Transformer decoders (Mask2Former masked attention)."""
-from .fcclip_transformer_decoder import (MLP, CrossAttentionLayer, FCCLIPTransformerDecoder, FFNLayer,
-                                         SelfAttentionLayer, masked_attention_mask)
+"""Transformer decoders: Mask2Former's masked-attention decoder with pluggable class heads."""
+from .masked_attention_decoder import MaskedAttentionDecoder, masked_attention_mask
 
-__all__ = ['CrossAttentionLayer', 'FCCLIPTransformerDecoder', 'FFNLayer', 'MLP', 'SelfAttentionLayer',
-           'masked_attention_mask']
+__all__ = ['MaskedAttentionDecoder', 'masked_attention_mask']

@@ -1,10 +1,9 @@
-"""Hungarian matcher and Mask2Former set criterion (point-sampled mask losses, deep supervision)."""
-from ovseg.models.utils.point_sample import (calculate_uncertainty, get_uncertain_point_coords_with_randomness,
-                                             point_sample)
-
+"""Hungarian matcher, the set criterion and its named loss terms (Mask2Former CE / mask BCE / dice)."""
+from .mask_classification_losses import (ClassCELoss, MaskBCELoss, MaskDiceLoss, SetLossTerm, dice_loss,
+                                         sigmoid_ce_loss)
 from .matcher import HungarianMatcher, batch_dice_cost, batch_sigmoid_ce_cost
-from .set_criterion import Mask2FormerCriterion, SetCriterion, dice_loss, pad_target_masks, sigmoid_ce_loss
+from .set_criterion import MASK2FORMER_LOSSES, MatchedPredictions, SetCriterion, pad_target_masks
 
-__all__ = ['HungarianMatcher', 'Mask2FormerCriterion', 'SetCriterion', 'batch_dice_cost', 'batch_sigmoid_ce_cost',
-           'calculate_uncertainty', 'dice_loss', 'get_uncertain_point_coords_with_randomness',
-           'pad_target_masks', 'point_sample', 'sigmoid_ce_loss']
+__all__ = ['ClassCELoss', 'HungarianMatcher', 'MASK2FORMER_LOSSES', 'MaskBCELoss', 'MaskDiceLoss',
+           'MatchedPredictions', 'SetCriterion', 'SetLossTerm', 'batch_dice_cost', 'batch_sigmoid_ce_cost',
+           'dice_loss', 'pad_target_masks', 'sigmoid_ce_loss']

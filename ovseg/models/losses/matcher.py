@@ -9,7 +9,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from ovseg.models.utils.point_sample import point_sample
-from ovseg.registry import MODELS, TASK_UTILS
+from ovseg.registry import MODELS
 
 
 def batch_dice_cost(inputs: Tensor, targets: Tensor) -> Tensor:
@@ -28,7 +28,6 @@ def batch_sigmoid_ce_cost(inputs: Tensor, targets: Tensor) -> Tensor:
     return (torch.einsum('nc,mc->nm', pos, targets) + torch.einsum('nc,mc->nm', neg, 1 - targets)) / p
 
 
-@TASK_UTILS.register_module()
 @MODELS.register_module()
 class HungarianMatcher(nn.Module):
     """One-to-one assignment minimising ``w_class·(−p_class) + w_mask·BCE + w_dice·dice``.

@@ -1,35 +1,42 @@
-"""Mask2Former set criterion: CE over classes (+void), point-sampled mask BCE and dice, deep supervision."""
+"""Set criterion of mask-classification models: Hungarian matching, then a list of named loss terms.
+
+Each prediction set (the final one and, with deep supervision, every ``aux_outputs`` entry) is matched to the
+ground truth once; every loss term then reads the same :class:`MatchedPredictions` — the matched pairs, the
+normalisation ``num_masks`` and, computed once and shared, the matched masks sampled at uncertainty-chosen points.
+Terms are registered modules (``ClassCELoss``, ``MaskBCELoss``, ``MaskDiceLoss`` reproduce Mask2Former; a project
+adds grounding, IoU or distillation terms by registering its own) listed in the config with their weights::
+
+    criterion = dict(type='SetCriterion', matcher=dict(type='HungarianMatcher', ...),
+                     losses=[dict(type='ClassCELoss', loss_weight=2.0, eos_coef=0.1),
+                             dict(type='MaskBCELoss', loss_weight=5.0),
+                             dict(type='MaskDiceLoss', loss_weight=5.0)])
+
+Loss keys are ``<name>`` for the final prediction and ``d{i}.<name>`` for the i-th auxiliary one.
+"""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ovseg.models.utils.point_sample import (calculate_uncertainty, get_uncertain_point_coords_with_randomness,
                                              point_sample)
 from ovseg.registry import MODELS
 
-DEFAULT_WEIGHTS = dict(loss_ce=2.0, loss_mask=5.0, loss_dice=5.0)  # maskformer2_R50_bs16_50ep.yaml
+Targets = Sequence[dict[str, Tensor]]
+Indices = list[tuple[Tensor, Tensor]]
+
+#: Mask2Former's loss terms and weights (maskformer2_R50_bs16_50ep.yaml: CLASS_WEIGHT 2.0, NO_OBJECT_WEIGHT 0.1,
+#: MASK_WEIGHT 5.0, DICE_WEIGHT 5.0).
+MASK2FORMER_LOSSES = (dict(type='ClassCELoss', loss_weight=2.0, eos_coef=0.1),
+                      dict(type='MaskBCELoss', loss_weight=5.0),
+                      dict(type='MaskDiceLoss', loss_weight=5.0))
 
 
-def dice_loss(inputs: Tensor, targets: Tensor, num_masks: float) -> Tensor:
-    """Smoothed (+1) dice of M logit rows vs M target rows at P points, summed and divided by ``num_masks``."""
-    inputs = inputs.sigmoid().flatten(1)
-    numerator = 2 * (inputs * targets).sum(-1)
-    denominator = inputs.sum(-1) + targets.sum(-1)
-    return (1 - (numerator + 1) / (denominator + 1)).sum() / num_masks
-
-
-def sigmoid_ce_loss(inputs: Tensor, targets: Tensor, num_masks: float) -> Tensor:
-    """Per-mask mean BCE over the P points, summed over masks and divided by ``num_masks``."""
-    loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction='none')
-    return loss.mean(1).sum() / num_masks
-
-
-def pad_target_masks(targets: Sequence[Dict[str, Tensor]]) -> List[Dict[str, Tensor]]:
+def pad_target_masks(targets: Targets) -> list[dict[str, Tensor]]:
     """Zero-pad every image's masks (bottom/right) to the largest H×W in the batch.
 
     Point coordinates are normalised to the padded prediction, so a target must cover the same padded canvas
@@ -51,83 +58,107 @@ def pad_target_masks(targets: Sequence[Dict[str, Tensor]]) -> List[Dict[str, Ten
     return out
 
 
+class MatchedPredictions:
+    """One prediction set matched to the targets: what every loss term reads.
+
+    Attributes:
+        outputs: the prediction set (``pred_logits`` B×Q×(C+1), ``pred_masks`` B×Q×H×W, anything else a model adds).
+        targets: per image ``labels`` Long[N] and ``masks`` Bool/Float[N, H, W] (batch-padded), plus any extras.
+        indices: per image (query indices, target indices) from the matcher.
+        num_masks: targets per rank averaged over DDP ranks (clamped at 1), the normaliser of mask terms.
+        aux_index: ``None`` for the final prediction, ``i`` for ``aux_outputs[i]``.
+    """
+
+    def __init__(self, outputs: dict[str, Any], targets: Targets, indices: Indices, num_masks: float,
+                 sampling: dict[str, Any], aux_index: int | None = None) -> None:
+        self.outputs, self.targets, self.indices = outputs, targets, indices
+        self.num_masks, self.aux_index = num_masks, aux_index
+        self._sampling = sampling
+        self._points: tuple[Tensor, Tensor] | None = None
+
+    def src_permutation(self) -> tuple[Tensor, Tensor]:
+        """(batch index, query index) of every matched prediction, image by image."""
+        batch_idx = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(self.indices)])
+        src_idx = torch.cat([src for src, _ in self.indices])
+        return batch_idx, src_idx
+
+    @property
+    def num_matched(self) -> int:
+        return sum(int(src.numel()) for src, _ in self.indices)
+
+    def matched_target_classes(self, num_classes: int, device: torch.device) -> Tensor:
+        """B×Q class targets: the matched target's label, ``num_classes`` (void) for unmatched queries."""
+        batch, queries = self.outputs['pred_logits'].shape[:2]
+        target_classes = torch.full((batch, queries), num_classes, dtype=torch.int64, device=device)
+        batch_idx, src_idx = self.src_permutation()
+        if batch_idx.numel():
+            target_classes[batch_idx, src_idx] = torch.cat(
+                [t['labels'][j] for t, (_, j) in zip(self.targets, self.indices)]).to(device)
+        return target_classes
+
+    def point_logits_and_labels(self) -> tuple[Tensor, Tensor]:
+        """Matched mask logits and target masks at the same uncertainty-sampled points → (M×P, M×P), cached.
+
+        Mask2Former's memory-efficient mask losses: ``num_points`` points per matched mask, of which
+        ``importance_sample_ratio`` are the most uncertain of ``oversample_ratio·num_points`` random candidates.
+        Binary full-resolution targets become float a chunk at a time (bounded peak memory).
+        """
+        if self._points is None:
+            cfg = self._sampling
+            batch_idx, src_idx = self.src_permutation()
+            src = self.outputs['pred_masks'][batch_idx, src_idx][:, None]
+            tgt = torch.cat([t['masks'][j.to(t['masks'].device)] for t, (_, j) in zip(self.targets, self.indices)])
+            chunk = cfg['target_chunk']
+            with torch.no_grad():
+                coords = get_uncertain_point_coords_with_randomness(
+                    src, calculate_uncertainty, cfg['num_points'], cfg['oversample_ratio'],
+                    cfg['importance_sample_ratio'])
+                labels = torch.cat([
+                    point_sample(t.to(device=src.device, dtype=src.dtype)[:, None], c, align_corners=False).squeeze(1)
+                    for t, c in zip(tgt.split(chunk), coords.split(chunk))])
+            logits = point_sample(src, coords, align_corners=False).squeeze(1)
+            self._points = (logits.float(), labels.float())
+        return self._points
+
+
 @MODELS.register_module()
 class SetCriterion(nn.Module):
-    """Losses of a set-prediction segmenter after Hungarian matching.
+    """Hungarian matching + named loss terms, with deep supervision.
 
     The class count follows the logits (C+1 with void last), so one criterion serves any vocabulary.
-    ``num_masks`` is averaged over DDP ranks (clamped at 1), as in Mask2Former.
 
     Args:
-        matcher: HungarianMatcher config.
-        loss_weights: weights of ``loss_ce``, ``loss_mask``, ``loss_dice`` (2 / 5 / 5).
-        eos_coef: CE weight of the void ("no object") class (0.1).
-        deep_supervision: add the losses of every ``aux_outputs`` entry as ``d{i}.loss_*``.
-        num_points / oversample_ratio / importance_sample_ratio: 12544 / 3.0 / 0.75.
+        matcher: HungarianMatcher config (or module).
+        losses: loss-term configs (or modules), each with ``name`` and ``loss_weight``; default: Mask2Former's
+            CE (2.0, no-object weight 0.1) + mask BCE (5.0) + dice (5.0).
+        deep_supervision: apply the terms to every ``aux_outputs`` entry too (keys ``d{i}.<name>``).
+        num_points / oversample_ratio / importance_sample_ratio: point sampling of the mask terms
+            (12544 / 3.0 / 0.75, Mask2Former TRAIN_NUM_POINTS / OVERSAMPLE_RATIO / IMPORTANCE_SAMPLE_RATIO).
         target_chunk: matched target masks converted to float and point-sampled this many at a time.
     """
 
-    def __init__(self, matcher: dict | nn.Module, loss_weights: Optional[Dict[str, float]] = None,
-                 eos_coef: float = 0.1, deep_supervision: bool = True, num_points: int = 12544,
-                 oversample_ratio: float = 3.0, importance_sample_ratio: float = 0.75,
-                 target_chunk: int = 32) -> None:
+    def __init__(self, matcher: dict | nn.Module, losses: Sequence[dict | nn.Module] | None = None,
+                 deep_supervision: bool = True, num_points: int = 12544, oversample_ratio: float = 3.0,
+                 importance_sample_ratio: float = 0.75, target_chunk: int = 32) -> None:
         super().__init__()
-        self.target_chunk = max(int(target_chunk), 1)
         self.matcher = MODELS.build(matcher) if isinstance(matcher, dict) else matcher
-        self.loss_weights = dict(DEFAULT_WEIGHTS if loss_weights is None else loss_weights)
-        unknown = set(self.loss_weights) - set(DEFAULT_WEIGHTS)
-        if unknown:
-            raise KeyError(f'unknown loss weights {sorted(unknown)}; expected {sorted(DEFAULT_WEIGHTS)}')
-        self.eos_coef, self.deep_supervision = eos_coef, deep_supervision
-        self.num_points, self.oversample_ratio = num_points, oversample_ratio
-        self.importance_sample_ratio = importance_sample_ratio
+        terms = [MODELS.build(dict(t)) if isinstance(t, dict) else t for t in (losses or MASK2FORMER_LOSSES)]
+        names = [t.name for t in terms]
+        if len(set(names)) != len(names):
+            raise ValueError(f'SetCriterion: loss names must be unique, got {names}')
+        self.losses = nn.ModuleList(terms)
+        self.deep_supervision = deep_supervision
+        if oversample_ratio < 1 or not 0 <= importance_sample_ratio <= 1:
+            raise ValueError('need oversample_ratio >= 1 and 0 <= importance_sample_ratio <= 1')
+        self.sampling = dict(num_points=int(num_points), oversample_ratio=float(oversample_ratio),
+                             importance_sample_ratio=float(importance_sample_ratio),
+                             target_chunk=max(int(target_chunk), 1))
 
-    # ------------------------------------------------------------------ single prediction set
-    def loss_labels(self, logits: Tensor, targets, indices) -> Tensor:
-        """CE over C+1 classes; unmatched queries learn void, whose weight is ``eos_coef``."""
-        num_classes = logits.shape[-1] - 1
-        empty_weight = torch.ones(num_classes + 1, device=logits.device, dtype=torch.float32)
-        empty_weight[-1] = self.eos_coef
-        batch_idx, src_idx = self._src_permutation(indices)
-        target_classes = torch.full(logits.shape[:2], num_classes, dtype=torch.int64, device=logits.device)
-        if batch_idx.numel():
-            target_classes[batch_idx, src_idx] = torch.cat(
-                [t['labels'][j] for t, (_, j) in zip(targets, indices)]).to(logits.device)
-        return F.cross_entropy(logits.float().transpose(1, 2), target_classes, empty_weight)
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return {t.name: float(t.loss_weight) for t in self.losses}
 
-    def loss_masks(self, pred_masks: Tensor, targets, indices, num_masks: float) -> Tuple[Tensor, Tensor]:
-        """BCE and dice of matched masks at uncertainty-sampled points (memory independent of image size)."""
-        batch_idx, src_idx = self._src_permutation(indices)
-        if batch_idx.numel() == 0:  # no target in the whole batch: keep the graph, contribute 0
-            zero = pred_masks.sum() * 0.0
-            return zero, zero.clone()
-        src = pred_masks[batch_idx, src_idx][:, None]
-        tgt = torch.cat([t['masks'][j.to(t['masks'].device)] for t, (_, j) in zip(targets, indices)])
-        with torch.no_grad():
-            coords = get_uncertain_point_coords_with_randomness(
-                src, calculate_uncertainty, self.num_points, self.oversample_ratio, self.importance_sample_ratio)
-            # binary full-resolution targets become float a chunk at a time (bounded peak memory)
-            point_labels = torch.cat([
-                point_sample(t.to(device=src.device, dtype=src.dtype)[:, None], c, align_corners=False).squeeze(1)
-                for t, c in zip(tgt.split(self.target_chunk), coords.split(self.target_chunk))])
-        point_logits = point_sample(src, coords, align_corners=False).squeeze(1)
-        return (sigmoid_ce_loss(point_logits.float(), point_labels.float(), num_masks),
-                dice_loss(point_logits.float(), point_labels.float(), num_masks))
-
-    @staticmethod
-    def _src_permutation(indices) -> Tuple[Tensor, Tensor]:
-        batch_idx = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(indices)])
-        src_idx = torch.cat([src for src, _ in indices])
-        return batch_idx, src_idx
-
-    def _losses_of(self, outputs: Dict[str, Tensor], targets, num_masks: float) -> Dict[str, Tensor]:
-        indices = self.matcher(outputs, targets)
-        loss_mask, loss_dice = self.loss_masks(outputs['pred_masks'], targets, indices, num_masks)
-        return dict(loss_ce=self.loss_labels(outputs['pred_logits'], targets, indices),
-                    loss_mask=loss_mask, loss_dice=loss_dice)
-
-    # ------------------------------------------------------------------ public
-    def num_masks(self, targets: Sequence[Dict[str, Tensor]], device) -> float:
+    def num_masks(self, targets: Targets, device: torch.device) -> float:
         """Targets per rank averaged over DDP ranks, clamped at 1, so every rank normalises alike."""
         n = torch.as_tensor([float(sum(len(t['labels']) for t in targets))], device=device)
         if dist.is_available() and dist.is_initialized():
@@ -135,20 +166,32 @@ class SetCriterion(nn.Module):
             n = n / dist.get_world_size()
         return max(float(n.item()), 1.0)
 
-    def forward(self, outputs: Dict, targets: List[Dict[str, Tensor]]) -> Dict[str, Tensor]:
-        """targets: per image ``labels`` Long[N] and ``masks`` Bool/Float[N, H, W] (batch-padded).
+    def match(self, outputs: dict[str, Any], targets: Targets, num_masks: float,
+              aux_index: int | None = None) -> MatchedPredictions:
+        return MatchedPredictions(outputs, targets, self.matcher(outputs, targets), num_masks, self.sampling,
+                                  aux_index)
 
-        Returns weighted losses: ``loss_ce``, ``loss_mask``, ``loss_dice`` and ``d{i}.loss_*`` per aux step.
+    def _terms_of(self, matched: MatchedPredictions, prefix: str) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for term in self.losses:
+            if matched.aux_index is not None and not term.apply_to_aux:
+                continue
+            value = term(matched)
+            if isinstance(value, dict):  # already weighted; keys without 'loss' are logged, not optimized
+                out.update({prefix + k: v for k, v in value.items()})
+            else:
+                out[prefix + term.name] = value * term.loss_weight
+        return out
+
+    def forward(self, outputs: dict[str, Any], targets: Targets) -> dict[str, Tensor]:
+        """targets: per image ``labels`` Long[N] and ``masks`` Bool/Float[N, H, W].
+
+        Returns the weighted losses: ``<name>`` per term and ``d{i}.<name>`` per auxiliary prediction.
         """
         targets = pad_target_masks(targets)
         num_masks = self.num_masks(targets, outputs['pred_logits'].device)
-        raw = {'': self._losses_of(outputs, targets, num_masks)}
+        losses = self._terms_of(self.match(outputs, targets, num_masks), '')
         if self.deep_supervision:
             for i, aux in enumerate(outputs.get('aux_outputs', [])):
-                raw[f'd{i}.'] = self._losses_of(aux, targets, num_masks)
-        return {prefix + k: v * self.loss_weights[k] for prefix, group in raw.items() for k, v in group.items()}
-
-
-@MODELS.register_module()
-class Mask2FormerCriterion(SetCriterion):
-    """Alias of :class:`SetCriterion` under the name used by Mask2Former-style configs."""
+                losses.update(self._terms_of(self.match(aux, targets, num_masks, i), f'd{i}.'))
+        return losses

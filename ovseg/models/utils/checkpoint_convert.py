@@ -222,6 +222,16 @@ def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: Optional[
     return new_sd, report
 
 
+def coco_panoptic_training_meta() -> Dict[str, Any]:
+    """The training-dataset metainfo of the released models (COCO panoptic, 133 classes with FC-CLIP's synonyms),
+    in the ``meta['dataset_meta']`` form mmengine writes for checkpoints it trains."""
+    from ovseg.datasets.vocabularies import load_category_meta, load_vocabulary
+    synonyms = load_vocabulary('coco_panoptic')
+    cats = load_category_meta('coco_panoptic')
+    return dict(classes=tuple(s[0] for s in synonyms), class_synonyms=synonyms,
+                is_thing=[bool(c['isthing']) for c in cats], category_ids=[int(c['id']) for c in cats])
+
+
 def convert_checkpoint_file(src: str, dst: str, model: Optional[str] = None, strict: bool = False
                             ) -> ConversionReport:
     """Load ``src`` safely, convert, and save ``{'state_dict', 'meta'}`` (mmengine ``load_from`` format)."""
@@ -235,6 +245,8 @@ def convert_checkpoint_file(src: str, dst: str, model: Optional[str] = None, str
         'source_format': 'detectron2 FC-CLIP', 'model': model or 'unspecified',
         'counts': dict(report['counts']), 'dropped': list(report['dropped']),
         'unmatched': list(report['unmatched']), 'expected_missing': list(report['expected_missing']),
+        # every released FC-CLIP was trained on COCO panoptic: the classes its α (seen) / β (unseen) split uses
+        'dataset_meta': coco_panoptic_training_meta(),
     }
     torch.save({'state_dict': new_sd, 'meta': dict(meta)}, dst)
     return report

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from ovseg.models.segmentors.fcclip import FCCLIP
+from ovseg.models.segmentors import FCCLIP
 from ovseg.registry import MODELS
 
 from .sra import SyntheticRealAlignment, pool_objects
@@ -17,16 +18,20 @@ from .sra import SyntheticRealAlignment, pool_objects
 
 @MODELS.register_module()
 class DreamMaskFCCLIP(FCCLIP):
-    """``FCCLIP`` whose ``loss`` adds ``loss_sra`` for samples whose metainfo has ``is_synthetic=True``.
+    """``FCCLIP`` whose loss adds ``loss_sra``; synthetic samples carry ``metainfo[synthetic_key] = True``.
 
     Args:
         sra: ``dict(num_classes=..., memory_bank_size=32, lambda_sra=0.1)``; ``num_classes`` is the size of
             the training vocabulary including novel synthetic classes (the bank's index space is the
             training vocabulary's contiguous index, shared by real and synthetic samples).
+        synthetic_key: the data-sample metainfo key that marks synthetic scenes (``NSSSceneDataset`` sets
+            ``is_synthetic``; the pipeline's ``PackSegInputs`` must list it in ``meta_keys``).
         Other arguments: as ``FCCLIP``.
     """
 
-    def __init__(self, *args, sra: Optional[dict] = None, **kwargs) -> None:
+    def __init__(self, *args: Any, sra: dict | None = None, synthetic_key: str = 'is_synthetic',
+                 **kwargs: Any) -> None:
+        self.synthetic_key = synthetic_key
         super().__init__(*args, **kwargs)
         sra = dict(sra or {})
         if 'num_classes' not in sra:
@@ -35,11 +40,8 @@ class DreamMaskFCCLIP(FCCLIP):
         self.sra = SyntheticRealAlignment(**sra)
         self._sra_steps, self._bank_warned = 0, False
 
-    def _embed(self, pooled: Tensor) -> Tensor:
-        head = self.transformer_decoder.class_head
-        return head.class_embed(head._mask_pooling_proj(pooled))
-
-    def object_embeddings(self, feats: Dict[str, Any], data_samples: Sequence[Any]):
+    def object_embeddings(self, feats: dict[str, Any], data_samples: Sequence[Any]
+                          ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
         """Per GT object: ``mask_features`` pooled under its mask, mapped by the in-vocab head into CLIP space.
 
         Returns ((real embeddings, real labels), (synthetic embeddings, synthetic labels)). Real objects are
@@ -47,7 +49,7 @@ class DreamMaskFCCLIP(FCCLIP):
         groups = {False: ([], [], []), True: ([], [], [])}
         for i, ds in enumerate(data_samples):
             gt = ds.gt_instances
-            m, lab, idx = groups[bool(ds.metainfo.get('is_synthetic', False))]
+            m, lab, idx = groups[bool(ds.metainfo.get(self.synthetic_key, False))]
             m.append(gt.masks.bool())
             lab.append(gt.labels.long())
             idx.append(torch.full_like(gt.labels.long(), i))
@@ -62,10 +64,10 @@ class DreamMaskFCCLIP(FCCLIP):
             masks, labels, image_index = torch.cat(masks), torch.cat(labels), torch.cat(image_index)
             with torch.set_grad_enabled(syn and torch.is_grad_enabled()):
                 pooled, kept = pool_objects(mf if syn else mf.detach(), masks, image_index)
-                out.append((self._embed(pooled[kept]), labels[kept]))
+                out.append((self.transformer_decoder.class_head.region_embedding(pooled[kept]), labels[kept]))
         return out[0], out[1]
 
-    def sra_loss(self, feats: Dict[str, Any], data_samples: Sequence[Any]) -> Dict[str, Tensor]:
+    def sra_loss(self, feats: dict[str, Any], data_samples: Sequence[Any]) -> dict[str, Tensor]:
         (real_emb, real_labels), (syn_emb, syn_labels) = self.object_embeddings(feats, data_samples)
         out = self.sra(real_emb, real_labels, syn_emb, syn_labels)
         self._check_bank_fills(syn_labels.numel() > 0)
@@ -85,7 +87,8 @@ class DreamMaskFCCLIP(FCCLIP):
             warnings.warn(msg)
             print_log(msg, logger='current', level=logging.WARNING)
 
-    def set_vocabulary(self, class_synonyms, is_thing=None, split: str = 'test') -> None:
+    def set_vocabulary(self, class_synonyms: Sequence[Any], is_thing: Sequence[bool] | None = None,
+                       split: str = 'test') -> None:
         """As ``FCCLIP``; for the training vocabulary also checks that the SRA bank has a row per class."""
         if split == 'train' and len(class_synonyms) > self.sra.memory.num_classes:
             raise ValueError(
@@ -93,9 +96,7 @@ class DreamMaskFCCLIP(FCCLIP):
                 f'was sized for sra.num_classes={self.sra.memory.num_classes}: raise model.sra.num_classes')
         super().set_vocabulary(class_synonyms, is_thing, split)
 
-    def loss(self, inputs: Tensor, data_samples: Sequence[Any]) -> Dict[str, Tensor]:
-        feats = self.extract_feat(inputs)
-        losses = self.seg_loss(feats, data_samples)
-        if self.sra.enabled:
-            losses.update(self.sra_loss(feats, data_samples))
-        return losses
+    def auxiliary_losses(self, feats: dict[str, Any], outputs: dict[str, Any],
+                         data_samples: Sequence[Any]) -> dict[str, Tensor]:
+        """``loss_sra`` (+ bank statistics) next to the segmentation losses; nothing when λ = 0."""
+        return self.sra_loss(feats, data_samples) if self.sra.enabled else {}

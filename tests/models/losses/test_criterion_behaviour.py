@@ -9,10 +9,13 @@ import torch.nn.functional as F
 from transformers import Mask2FormerConfig
 from transformers.models.mask2former.modeling_mask2former import Mask2FormerLoss
 
-from ovseg.models.losses import (HungarianMatcher, Mask2FormerCriterion, SetCriterion,
-                                 get_uncertain_point_coords_with_randomness, point_sample)
+from ovseg.models.losses import ClassCELoss, HungarianMatcher, SetCriterion, SetLossTerm
 from ovseg.models.losses import set_criterion as set_criterion_module
-from ovseg.registry import MODELS, TASK_UTILS
+from ovseg.models.utils.point_sample import get_uncertain_point_coords_with_randomness, point_sample
+from ovseg.registry import MODELS
+
+UNIT_LOSSES = [dict(type='ClassCELoss', loss_weight=1.0, eos_coef=0.1), dict(type='MaskBCELoss', loss_weight=1.0),
+               dict(type='MaskDiceLoss', loss_weight=1.0)]
 
 
 def _batch(seed=0, bs=2, q=6, c=4, h=16, n=(3, 2)):
@@ -25,8 +28,8 @@ def _batch(seed=0, bs=2, q=6, c=4, h=16, n=(3, 2)):
 
 
 def _unit_criterion(points=64, **kw):
-    return SetCriterion(HungarianMatcher(2.0, 5.0, 5.0, num_points=points), eos_coef=0.1, num_points=points,
-                        loss_weights=dict(loss_ce=1.0, loss_mask=1.0, loss_dice=1.0), **kw)
+    return SetCriterion(HungarianMatcher(2.0, 5.0, 5.0, num_points=points), losses=UNIT_LOSSES, num_points=points,
+                        **kw)
 
 
 def test_deep_supervision_matches_transformers_mask2former_loss():
@@ -93,7 +96,9 @@ def test_ce_is_exact_with_void_weight_and_an_empty_image():
     weight = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.1])
     nll = -logits.log_softmax(-1).gather(-1, target_classes[..., None])[..., 0]
     expected = (nll * weight[target_classes]).sum() / weight[target_classes].sum()
-    torch.testing.assert_close(crit.loss_labels(logits, targets, indices), expected)
+    matched = set_criterion_module.MatchedPredictions(dict(pred_logits=logits, pred_masks=masks), targets, indices,
+                                                      5.0, crit.sampling)
+    torch.testing.assert_close(ClassCELoss(eos_coef=0.1)(matched), expected)
     out = crit(dict(pred_logits=logits.requires_grad_(True), pred_masks=masks.requires_grad_(True)), targets)
     assert all(torch.isfinite(v) for v in out.values()) and out['loss_mask'] > 0
     sum(out.values()).backward()
@@ -106,16 +111,16 @@ def test_weights_are_applied_and_total_is_plain_sum():
     outputs = dict(pred_logits=logits, pred_masks=masks, aux_outputs=aux)
     torch.manual_seed(1)
     unit = _unit_criterion(points=32)(outputs, targets)
-    weighted = MODELS.build(dict(type='Mask2FormerCriterion', num_points=32,
+    weighted = MODELS.build(dict(type='SetCriterion', num_points=32,  # default terms: Mask2Former's 2 / 5 / 5
                                  matcher=dict(type='HungarianMatcher', num_points=32)))
-    assert isinstance(weighted, Mask2FormerCriterion)
+    assert weighted.loss_weights == dict(loss_ce=2.0, loss_mask=5.0, loss_dice=5.0)
     torch.manual_seed(1)
     out = weighted(outputs, targets)
     w = dict(ce=2.0, mask=5.0, dice=5.0)
     assert set(out) == {f'{p}loss_{k}' for p in ('', 'd0.') for k in w}
     for key, value in out.items():
         torch.testing.assert_close(value, unit[key] * w[key.rsplit('_', 1)[1]])
-    assert isinstance(TASK_UTILS.build(dict(type='HungarianMatcher')), HungarianMatcher)
+
 
 
 def test_num_masks_is_averaged_over_ranks_and_clamped(monkeypatch):
@@ -191,3 +196,34 @@ def test_chunked_target_sampling_changes_nothing():
     for other in outs[1:]:
         for k in outs[0]:
             torch.testing.assert_close(outs[0][k], other[k])
+
+
+@MODELS.register_module(force=True)
+class _MatchedQueryCount(SetLossTerm):
+    """A project-style extra term: reads the matched pairs and the model's own output keys."""
+
+    default_name = 'loss_matched_energy'
+
+    def forward(self, matched):
+        batch_idx, src_idx = matched.src_permutation()
+        return matched.outputs['extra_scores'][batch_idx, src_idx].sum() / matched.num_masks
+
+
+def test_extra_named_terms_aux_switch_and_errors():
+    logits, masks, targets = _batch(seed=11)
+    scores = torch.randn(2, 6)
+    aux = [dict(pred_logits=logits * 0.5, pred_masks=masks * 0.5, extra_scores=scores * 2)]
+    outputs = dict(pred_logits=logits, pred_masks=masks, extra_scores=scores, aux_outputs=aux)
+    crit = SetCriterion(dict(type='HungarianMatcher', num_points=32), num_points=32, losses=UNIT_LOSSES + [
+        dict(type='_MatchedQueryCount', loss_weight=0.5, apply_to_aux=False)])
+    torch.manual_seed(3)
+    out = crit(outputs, targets)
+    assert 'loss_matched_energy' in out and 'd0.loss_matched_energy' not in out and 'd0.loss_ce' in out
+    torch.manual_seed(3)
+    indices = crit.matcher(outputs, targets)
+    expected = sum(scores[b, src].sum() for b, (src, _) in enumerate(indices)) / 5.0 * 0.5
+    torch.testing.assert_close(out['loss_matched_energy'], expected)
+    with pytest.raises(ValueError, match='unique'):
+        SetCriterion(dict(type='HungarianMatcher'), losses=[dict(type='MaskBCELoss'), dict(type='MaskBCELoss')])
+    with pytest.raises(KeyError):
+        SetCriterion(dict(type='HungarianMatcher'), losses=[dict(type='NoSuchLoss')])

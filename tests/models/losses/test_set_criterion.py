@@ -23,8 +23,10 @@ def test_matches_transformers_mask2former_loss():
     in the same order, so with one seed the assignments and all three losses must coincide."""
     logits, masks, targets = _inputs()
     points = 64
-    ours = SetCriterion(HungarianMatcher(2.0, 5.0, 5.0, num_points=points), eos_coef=0.1, deep_supervision=False,
-                        num_points=points, loss_weights=dict(loss_ce=1.0, loss_mask=1.0, loss_dice=1.0))
+    unit = [dict(type='ClassCELoss', loss_weight=1.0, eos_coef=0.1), dict(type='MaskBCELoss', loss_weight=1.0),
+            dict(type='MaskDiceLoss', loss_weight=1.0)]
+    ours = SetCriterion(HungarianMatcher(2.0, 5.0, 5.0, num_points=points), losses=unit, deep_supervision=False,
+                        num_points=points)
     cfg = Mask2FormerConfig(num_labels=4, no_object_weight=0.1, train_num_points=points, oversample_ratio=3.0,
                             importance_sample_ratio=0.75, class_weight=2.0, mask_weight=5.0, dice_weight=5.0)
     ref = Mask2FormerLoss(cfg, weight_dict={})
@@ -76,4 +78,4 @@ def test_weights_deep_supervision_and_zero_targets():
     assert out['loss_ce'].item() > 0
     sum(out.values()).backward()
     with pytest.raises(KeyError, match='loss_foo'):
-        SetCriterion(dict(type='HungarianMatcher'), loss_weights=dict(loss_foo=1.0))
+        SetCriterion(dict(type='HungarianMatcher'), losses=[dict(type='loss_foo')])

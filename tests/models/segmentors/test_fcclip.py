@@ -42,10 +42,10 @@ class _StubDecoder(nn.Module):
         self.query = nn.Embedding(num_queries, mask_dim)
         self.class_head = InVocabClassifier(hidden_dim=mask_dim, embed_dim=class_head['embed_dim'])
 
-    def forward(self, multi_scale, mask_features, text_classifier, num_templates):
+    def forward(self, multi_scale, mask_features, class_inputs=None):
         q = self.query.weight[None].expand(mask_features.shape[0], -1, -1)
         masks = torch.einsum('bqc,bchw->bqhw', q, mask_features)
-        logits = self.class_head(q, mask_features, masks, text_classifier, num_templates)
+        logits = self.class_head(q, mask_features, masks, **class_inputs)
         return dict(pred_logits=logits, pred_masks=masks, aux_outputs=[])
 
 
@@ -182,13 +182,13 @@ def test_geometric_ensemble_is_used_and_alpha_beta_zero_is_pure_in_vocab():
     model.eval()
     x = torch.randn(1, 3, 64, 64)
     feats = model.extract_feat(x)
-    clf, nums = model.get_text_classifier('test')
-    outputs = model.transformer_decoder(feats['multi_scale_features'], feats['mask_features'], clf, nums)
-    ens = model.ensemble_logits(feats, outputs, clf, nums)
+    class_inputs = model.class_inputs('test')
+    outputs = model.decode(feats, 'test', class_inputs)
+    ens = model.inference_class_logits(feats, outputs, class_inputs)
     assert ens.shape == outputs['pred_logits'].shape
     assert torch.allclose(ens.exp().sum(-1), torch.ones(1, 6), atol=1e-4)
     model.test_cfg.update(geometric_ensemble_alpha=0.0, geometric_ensemble_beta=0.0)
-    pure = model.ensemble_logits(feats, outputs, clf, nums)
+    pure = model.inference_class_logits(feats, outputs, class_inputs)
     assert torch.allclose(pure.exp(), outputs['pred_logits'].softmax(-1), atol=1e-5)
     assert not torch.allclose(pure, ens, atol=1e-3)
 

@@ -1,4 +1,5 @@
-"""FCCLIPTransformerDecoder: parity with transformers' Mask2Former decoder, masked attention, gradients, build.
+"""MaskedAttentionDecoder: parity with transformers' Mask2Former decoder, masked attention, gradients, official
+names, class heads (FC-CLIP-style, linear, none), extra query groups, build.
 
 transformers' ``Mask2FormerTransformerModule`` is an independent port of the same Mask2Former decoder
 (cross-attn → self-attn → FFN, post-norm, round-robin levels, ``sigmoid < 0.5`` masks with empty rows opened,
@@ -12,8 +13,10 @@ from torch import nn
 from transformers import Mask2FormerConfig
 from transformers.models.mask2former.modeling_mask2former import Mask2FormerTransformerModule
 
-from ovseg.models.decoders import FCCLIPTransformerDecoder, masked_attention_mask
+from ovseg.models.decoders import MaskedAttentionDecoder, masked_attention_mask
+from ovseg.models.heads import LinearClassHead
 from ovseg.registry import MODELS
+from tests.helpers.fcclip_keys import official_entries
 
 
 class DotHead(nn.Module):
@@ -24,9 +27,9 @@ class DotHead(nn.Module):
         self.scale = nn.Parameter(torch.ones(()))
         self.dim = dim
 
-    def forward(self, decoder_output, mask_features, outputs_mask, text_classifier, num_templates):
-        assert decoder_output.shape[-1] == self.dim and outputs_mask.shape[-2:] == mask_features.shape[-2:]
-        return self.scale * decoder_output @ text_classifier.t()
+    def forward(self, query_feats, mask_features, mask_logits, text_classifier, num_templates):
+        assert query_feats.shape[-1] == self.dim and mask_logits.shape[-2:] == mask_features.shape[-2:]
+        return self.scale * query_feats @ text_classifier.t()
 
 
 @MODELS.register_module(name='_TestDotClassHead', force=True)
@@ -38,7 +41,11 @@ def _small(dec_layers=3, **kw):
     cfg = dict(in_channels=16, hidden_dim=32, num_queries=6, nheads=4, dim_feedforward=64, dec_layers=dec_layers,
                mask_dim=32, class_head=DotHead(32))
     cfg.update(kw)
-    return FCCLIPTransformerDecoder(**cfg)
+    return MaskedAttentionDecoder(**cfg)
+
+
+def _cls(text):
+    return dict(text_classifier=text, num_templates=[1] * text.shape[0])
 
 
 def _inputs(b=2, c=16, seed=0):
@@ -85,22 +92,23 @@ def _to_transformers_state(ours: dict) -> dict:
     return out
 
 
-def test_matches_transformers_mask2former_decoder():
+@pytest.mark.parametrize('pre_norm', [False, True])
+def test_matches_transformers_mask2former_decoder(pre_norm):
     torch.manual_seed(0)
-    dec = _small(dec_layers=4).eval()
+    dec = _small(dec_layers=4, pre_norm=pre_norm).eval()
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():  # move LayerNorm/bias params off their 1/0 init so a wrong wiring cannot hide
         for name, p in dec.named_parameters():
             if not name.startswith('class_head'):
                 p.add_(0.05 * torch.randn(p.shape, generator=g))
     cfg = Mask2FormerConfig(hidden_dim=32, num_queries=6, num_attention_heads=4, dim_feedforward=64,
-                            decoder_layers=5, mask_feature_size=32, dropout=0.0, pre_norm=False,
+                            decoder_layers=5, mask_feature_size=32, dropout=0.0, pre_norm=pre_norm,
                             enforce_input_projection=False)
     ref = Mask2FormerTransformerModule(16, cfg).eval()
     ref.load_state_dict(_to_transformers_state(dec.state_dict()), strict=True)
     ms, mask_features, text = _inputs()
     with torch.no_grad():
-        out = dec(ms, mask_features, text, [1] * 7)
+        out = dec(ms, mask_features, _cls(text))
         expected = ref(ms, mask_features)
     ours_masks = [a['pred_masks'] for a in out['aux_outputs']] + [out['pred_masks']]
     ours_logits = [a['pred_logits'] for a in out['aux_outputs']] + [out['pred_logits']]
@@ -122,7 +130,7 @@ def test_masked_attention_masks_fed_to_each_layer():
     captured = []
     for layer in dec.transformer_cross_attention_layers:
         layer.register_forward_pre_hook(lambda mod, args: captured.append(args[2].clone()))
-    out = dec(ms, mask_features, text, [1] * 7)
+    out = dec(ms, mask_features, _cls(text))
     preds = [a['pred_masks'] for a in out['aux_outputs']] + [out['pred_masks']]
     sizes = [x.shape[-2:] for x in ms]
     saw_open_row = saw_partial_row = False
@@ -152,7 +160,7 @@ def test_default_depth_gives_ten_predictions_and_all_params_get_gradients():
     torch.manual_seed(0)
     dec = _small(dec_layers=9)  # FC-CLIP's DEC_LAYERS 10 → 9 layers + the query-init prediction
     ms, mask_features, text = _inputs()
-    out = dec(ms, mask_features, text, [1] * 7)
+    out = dec(ms, mask_features, _cls(text))
     assert out['pred_logits'].shape == (2, 6, 7) and out['pred_masks'].shape == (2, 6, 16, 24)
     assert len(out['aux_outputs']) == 9
     assert all(a['pred_logits'].shape == (2, 6, 7) and a['pred_masks'].shape == (2, 6, 16, 24)
@@ -165,10 +173,59 @@ def test_default_depth_gives_ten_predictions_and_all_params_get_gradients():
 
 
 def test_build_from_config_with_class_head_dict():
-    dec = MODELS.build(dict(type='FCCLIPTransformerDecoder', in_channels=32, hidden_dim=32, num_queries=4, nheads=4,
+    dec = MODELS.build(dict(type='MaskedAttentionDecoder', in_channels=32, hidden_dim=32, num_queries=4, nheads=4,
                             dim_feedforward=32, dec_layers=2, mask_dim=32,
                             class_head=dict(type='_TestDotClassHead', dim=32)))
     assert isinstance(dec.class_head, _RegisteredDotHead)
     assert all(isinstance(p, nn.Sequential) for p in dec.input_proj)  # no projection when dims agree
-    with pytest.raises(ValueError, match='class_head'):
-        FCCLIPTransformerDecoder(hidden_dim=32, nheads=4, mask_dim=32)
+
+
+def test_state_dict_matches_official_fcclip_names():
+    """Every official ``sem_seg_head.predictor.*`` entry outside the class head exists with its shape."""
+    head = ('class_embed.', '_mask_pooling_proj.', 'logit_scale')
+    entries = official_entries('convnext_large', 'sem_seg_head.predictor.')
+    official = {k: shape for k, (shape, _) in entries.items() if not k.startswith(head)}
+    dec = MaskedAttentionDecoder(num_queries=250, class_head=DotHead(256))
+    ours = {k: tuple(v.shape) for k, v in dec.state_dict().items() if not k.startswith('class_head.')}
+    assert ours == official
+
+
+def test_linear_head_and_mask_only_decoder():
+    torch.manual_seed(0)
+    ms, mask_features, _ = _inputs()
+    dec = _small(class_head=LinearClassHead(hidden_dim=32, num_classes=5))
+    out = dec(ms, mask_features)
+    assert out['pred_logits'].shape == (2, 6, 6) and out['query_feats'].shape == (2, 6, 32)
+    assert torch.allclose(out['pred_logits'], dec.class_head.class_embed(out['query_feats']))
+    masks_only = _small(class_head=None)
+    out = masks_only(ms, mask_features)
+    assert 'pred_logits' not in out and out['pred_masks'].shape == (2, 6, 16, 24)
+    assert all('pred_logits' not in a for a in out['aux_outputs'])
+
+
+def test_extra_query_groups_predict_masks_and_can_be_isolated():
+    """Extra queries (SEEM's grounding/spatial queries) get masks every layer; when self-attention is masked so
+    that object queries cannot see them, the object predictions equal those of a run without them."""
+    torch.manual_seed(0)
+    dec = _small(dec_layers=3).eval()
+    ms, mask_features, text = _inputs()
+    g = torch.Generator().manual_seed(3)
+    extra = {'grounding': (torch.randn(2, 3, 32, generator=g), torch.randn(2, 3, 32, generator=g)),
+             'spatial': (torch.randn(2, 2, 32, generator=g), torch.randn(2, 2, 32, generator=g))}
+    length = 6 + 3 + 2
+    block = torch.zeros(length, length, dtype=torch.bool)
+    block[:6, 6:] = True  # object queries never attend to the extra groups
+    with torch.no_grad():
+        alone = dec(ms, mask_features, _cls(text))
+        mixed = dec(ms, mask_features, _cls(text), extra_queries=extra, self_attn_mask=block)
+        open_ = dec(ms, mask_features, _cls(text), extra_queries=extra)
+    assert mixed['extra']['grounding']['pred_masks'].shape == (2, 3, 16, 24)
+    assert mixed['extra']['spatial']['query_feats'].shape == (2, 2, 32)
+    assert len(mixed['extra']['grounding']['aux_outputs']) == 3
+    torch.testing.assert_close(mixed['pred_masks'], alone['pred_masks'], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mixed['pred_logits'], alone['pred_logits'], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(open_['pred_masks'], alone['pred_masks'], atol=1e-3)  # without the mask they mix
+    with pytest.raises(ValueError, match='self_attn_mask'):
+        dec(ms, mask_features, _cls(text), extra_queries=extra, self_attn_mask=block[:5, :5])
+    with pytest.raises(ValueError, match='grounding'):
+        dec(ms, mask_features, _cls(text), extra_queries={'grounding': (extra['grounding'][0], torch.zeros(2, 3, 8))})
