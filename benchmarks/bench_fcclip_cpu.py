@@ -1,14 +1,18 @@
 """CPU speed of the tiny FC-CLIP against transformers' Mask2Former at matched sizes, in one process.
 
     python benchmarks/bench_fcclip_cpu.py [--config configs/fcclip/fcclip_tiny_toy-scenes.py]
-        [--batch 4] [--size 128] [--steps 8] [--warmup 2] [--threads 2] [--json out.json]
+        [--batch 4] [--size 128] [--steps 8] [--warmup 2] [--threads 2] [--hf-backbone same|transformers]
+        [--profile] [--json out.json]
 
 Both models are random-init and get the same synthetic batch (images + 3 GT masks / image). Matched:
 hidden dim, pixel-decoder (deformable encoder) layers and heads, decoder layers, queries, FFN widths,
 training points, input size, batch and thread count. Backbone: ours is the frozen tiny CLIP ConvNeXt
-(timm ``convnext_atto``: depths 2-2-6-2, widths 40-80-160-320); Mask2Former gets a transformers
-``ConvNextConfig`` with the same depths/widths, **frozen** too (``requires_grad=False``) so both train the
-same parts. Differences that remain (by design of FC-CLIP): ours also runs the CLIP text tower once per
+(timm ``convnext_atto``: depths 2-2-6-2, widths 40-80-160-320, with 1×1-conv MLPs). ``--hf-backbone same``
+(default) gives Mask2Former that very trunk module (shared, frozen), so both compute identical features and
+the comparison measures the segmentation model; ``--hf-backbone transformers`` gives it a transformers
+``ConvNextConfig`` with the same depths/widths (Linear MLPs, a different implementation), frozen too
+(``requires_grad=False``) so both train the same parts. Differences that remain (by design of FC-CLIP): ours
+also runs the CLIP text tower once per
 vocabulary (cached, excluded after warm-up), the in-vocab mask-pooling class head, and at inference the
 out-of-vocab CLIP pass (mask pooling + CLIP head) plus the geometric ensemble and full panoptic/semantic
 post-processing at image size; transformers' ``Mask2FormerForUniversalSegmentation`` inference returns
@@ -39,6 +43,9 @@ def _parse(argv=None):
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--num-classes', type=int, default=9)
+    p.add_argument('--hf-backbone', choices=('same', 'transformers'), default='same',
+                   help="Mask2Former's backbone: our frozen timm trunk itself, or transformers' ConvNext")
+    p.add_argument('--profile', action='store_true', help='also time the loss path of ours piece by piece')
     p.add_argument('--json', default=None, help='also write the results here')
     return p.parse_args(argv)
 
@@ -118,6 +125,65 @@ def build_mask2former(sizes: dict, num_classes: int):
     return model
 
 
+def shared_trunk_backbone(trunk):
+    """Mask2Former's backbone slot filled with our CLIP's timm ConvNeXt trunk: the same module (frozen), held by
+    reference so it is neither registered twice nor switched to train mode by Mask2Former."""
+    import torch
+    from types import SimpleNamespace
+
+    class SharedTrunk(torch.nn.Module):
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._trunk = (trunk,)
+
+        def forward(self, pixel_values):
+            x = self._trunk[0].stem(pixel_values)
+            maps = []
+            for stage in self._trunk[0].stages:
+                x = stage(x)
+                maps.append(x)
+            return SimpleNamespace(feature_maps=maps)
+
+    return SharedTrunk()
+
+
+def profile_loss_path(model, imgs, masks, labels, steps: int) -> dict:
+    """Medians (ms) of the decoder forward (all prediction sets), the criterion forward, the matcher alone, and
+    decoder + criterion forward and backward, on fixed (detached) pixel-decoder features."""
+    import torch
+    model.train()
+    mean = torch.tensor([122.7709383, 116.7460125, 104.09373615]).view(1, 3, 1, 1)
+    std = torch.tensor([68.5005327, 66.6321579, 70.32316305]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        feats = model.extract_feat((imgs.float() - mean) / std)
+    targets = [dict(labels=lab, masks=m) for lab, m in zip(labels, masks)]
+    detached = model.decode(feats, 'train')
+    detached = dict(pred_logits=detached['pred_logits'].detach(), pred_masks=detached['pred_masks'].detach(),
+                    aux_outputs=[{k: v.detach() for k, v in a.items()} for a in detached['aux_outputs']])
+    sets = [detached] + detached['aux_outputs']
+
+    def fwd_bwd():
+        losses = model.criterion(model.decode(feats, 'train'), targets)
+        sum(losses.values()).backward()
+
+    pieces = dict(decoder_forward=lambda: model.decode(feats, 'train'),
+                  criterion_forward=lambda: model.criterion(detached, targets),
+                  matcher_all_sets=lambda: [model.criterion.matcher(o, targets) for o in sets],
+                  decoder_and_criterion_forward_backward=fwd_bwd)
+    out = {}
+    for name, fn in pieces.items():
+        for _ in range(2):
+            fn()
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        out[name] = round(statistics.median(times) * 1000, 2)
+    return out
+
+
 def main(argv=None) -> dict:
     args = _parse(argv)
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
@@ -131,6 +197,8 @@ def main(argv=None) -> dict:
     ours, cfg = build_ours(args.config, args.num_classes)
     sizes = ours_sizes(cfg)
     hf = build_mask2former(sizes, args.num_classes)
+    if args.hf_backbone == 'same':
+        hf.model.pixel_level_module.encoder = shared_trunk_backbone(ours.backbone.clip_model.visual.trunk)
     imgs, masks, labels = _synthetic_batch(args.batch, args.size, args.num_classes)
 
     def ours_batch():
@@ -196,7 +264,9 @@ def main(argv=None) -> dict:
         results[phase] = dict(fcclip_s=round(mo, 4), mask2former_s=round(mh, 4), ratio=round(mo / mh, 3))
     n_o = sum(p.numel() for p in ours.parameters() if p.requires_grad)
     n_h = sum(p.numel() for p in hf.parameters() if p.requires_grad)
-    results['setup'] = dict(batch=args.batch,
+    if args.profile:
+        results['loss_path_ms'] = profile_loss_path(ours, imgs, masks, labels, args.steps)
+    results['setup'] = dict(batch=args.batch, hf_backbone=args.hf_backbone,
                             size=args.size,
                             threads=args.threads,
                             steps=args.steps,
@@ -207,10 +277,13 @@ def main(argv=None) -> dict:
           f"{args.size}x{args.size}, median of {args.steps})")
     print(f"  sizes: {sizes}")
     print(f"  trainable params: FC-CLIP {n_o / 1e6:.2f}M, Mask2Former {n_h / 1e6:.2f}M")
+    print(f"  Mask2Former backbone: {args.hf_backbone}")
     for phase in ('train', 'inference'):
         r = results[phase]
         print(f"  {phase:9s}: FC-CLIP {r['fcclip_s'] * 1000:7.1f} ms/batch   Mask2Former "
               f"{r['mask2former_s'] * 1000:7.1f} ms/batch   ratio (ours/theirs) {r['ratio']:.2f}")
+    for name, ms in results.get('loss_path_ms', {}).items():
+        print(f'  loss path, ours: {name:40s} {ms:7.2f} ms')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=1)

@@ -1,7 +1,7 @@
 """Hungarian matching between predicted queries and ground-truth segments (Mask2Former costs)."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,20 +21,23 @@ def batch_dice_cost(inputs: Tensor, targets: Tensor) -> Tensor:
 
 
 def batch_sigmoid_ce_cost(inputs: Tensor, targets: Tensor) -> Tensor:
-    """Pairwise mean binary cross-entropy between Q logits and N targets at P points → Q×N."""
+    """Pairwise mean binary cross-entropy between Q logits and N targets at P points → Q×N.
+
+    ``BCE(x, t) = softplus(x) − x·t``, so the pairwise sum over points is one matrix product plus a row term
+    (Mask2Former writes the same sum as two products of ``softplus(−x)`` and ``softplus(x)``).
+    """
     p = inputs.shape[1]
-    pos = F.softplus(-inputs)  # = BCE(x, 1)
-    neg = F.softplus(inputs)   # = BCE(x, 0)
-    return (torch.einsum('nc,mc->nm', pos, targets) + torch.einsum('nc,mc->nm', neg, 1 - targets)) / p
+    return (F.softplus(inputs).sum(-1, keepdim=True) - torch.einsum('nc,mc->nm', inputs, targets)) / p
 
 
 @MODELS.register_module()
 class HungarianMatcher(nn.Module):
     """One-to-one assignment minimising ``w_class·(−p_class) + w_mask·BCE + w_dice·dice``.
 
-    Mask costs are computed on ``num_points`` random points shared by predictions and targets (the same
-    points for every pair), as Mask2Former does to keep memory independent of the image size; images are
-    matched one at a time and targets are point-sampled ``target_chunk`` masks at a time.
+    Mask costs are computed on ``num_points`` random points shared by predictions and targets (the same points
+    for every pair of an image), as Mask2Former does to keep memory independent of the image size. The points of
+    all images are drawn at once in image order (the same random stream as one draw per image) and sampled in one
+    call per set; binary full-resolution targets are converted to float ``target_chunk`` masks at a time.
     """
 
     def __init__(self, cost_class: float = 2.0, cost_mask: float = 5.0, cost_dice: float = 5.0,
@@ -47,36 +50,37 @@ class HungarianMatcher(nn.Module):
         self.num_points = num_points
 
     @torch.no_grad()
-    def forward(self, outputs: Dict[str, Tensor], targets: Sequence[Dict[str, Tensor]]
-                ) -> List[Tuple[Tensor, Tensor]]:
+    def forward(self, outputs: dict[str, Tensor], targets: Sequence[dict[str, Tensor]]
+                ) -> list[tuple[Tensor, Tensor]]:
         """→ per image (query indices, target indices), both LongTensor[min(Q, N)]."""
-        bs, num_queries = outputs['pred_logits'].shape[:2]
-        indices = []
-        for b in range(bs):
-            tgt_ids = targets[b]['labels']
-            if tgt_ids.numel() == 0:
-                empty = torch.empty(0, dtype=torch.int64)
-                indices.append((empty, empty.clone()))
-                continue
-            out_prob = outputs['pred_logits'][b].float().softmax(-1)
-            cost_class = -out_prob[:, tgt_ids]
-            out_mask = outputs['pred_masks'][b]
-            coords = torch.rand(1, self.num_points, 2, device=out_mask.device)
-            # the same points for every mask: sample masks as channels of one image. Full-resolution binary
-            # targets are converted to float a chunk at a time, so peak memory does not grow with their count.
-            tgt_pts = torch.cat([
-                point_sample(chunk.to(device=out_mask.device, dtype=out_mask.dtype)[None], coords,
-                             align_corners=False)[0]
-                for chunk in targets[b]['masks'].split(self.target_chunk)])
-            out_pts = point_sample(out_mask[None], coords, align_corners=False)[0]
-            with torch.autocast(device_type=out_mask.device.type, enabled=False):
-                out_pts, tgt_pts = out_pts.float(), tgt_pts.float()
-                cost = (self.cost_mask * batch_sigmoid_ce_cost(out_pts, tgt_pts)
-                        + self.cost_class * cost_class
-                        + self.cost_dice * batch_dice_cost(out_pts, tgt_pts))
-            cost = cost.reshape(num_queries, -1).cpu()
-            if not torch.isfinite(cost).all():
-                raise FloatingPointError('matching cost has NaN/inf: the predictions diverged')
-            row, col = linear_sum_assignment(cost.numpy())
-            indices.append((torch.as_tensor(row, dtype=torch.int64), torch.as_tensor(col, dtype=torch.int64)))
+        pred_logits, pred_masks = outputs['pred_logits'], outputs['pred_masks']
+        empty = torch.empty(0, dtype=torch.int64)
+        indices = [(empty, empty.clone()) for _ in targets]
+        matched = [b for b, t in enumerate(targets) if t['labels'].numel()]
+        if not matched:
+            return indices
+        device = pred_masks.device
+        coords = torch.rand(len(matched), self.num_points, 2, device=device)
+        out_pts = point_sample(pred_masks[matched], coords, align_corners=False)  # k×Q×P
+        tgt_masks = torch.cat([targets[b]['masks'] for b in matched])
+        owner = torch.cat([torch.full((targets[b]['masks'].shape[0],), i, device=device)
+                           for i, b in enumerate(matched)])
+        tgt_pts = torch.cat([
+            point_sample(chunk.to(device=device, dtype=pred_masks.dtype)[:, None], coords[own], align_corners=False)[:, 0]
+            for chunk, own in zip(tgt_masks.split(self.target_chunk), owner.split(self.target_chunk))])
+        probs = pred_logits[matched].float().softmax(-1)
+        start = 0
+        with torch.autocast(device_type=device.type, enabled=False):
+            out_pts, tgt_pts = out_pts.float(), tgt_pts.float()
+            for i, b in enumerate(matched):
+                labels = targets[b]['labels']
+                t_pts = tgt_pts[start:start + labels.numel()]
+                start += labels.numel()
+                cost = (self.cost_mask * batch_sigmoid_ce_cost(out_pts[i], t_pts)
+                        + self.cost_class * -probs[i][:, labels]
+                        + self.cost_dice * batch_dice_cost(out_pts[i], t_pts)).cpu()
+                if not torch.isfinite(cost).all():
+                    raise FloatingPointError('matching cost has NaN/inf: the predictions diverged')
+                row, col = linear_sum_assignment(cost.numpy())
+                indices[b] = (torch.as_tensor(row, dtype=torch.int64), torch.as_tensor(col, dtype=torch.int64))
         return indices
