@@ -12,6 +12,10 @@ batch_size = 2      # per GPU (IMS_PER_BATCH 16 over 8 GPUs)
 num_synthetic = 1   # per GPU batch: 1 real + 1 synthetic. The paper's mixing ratio is unknown (notes §5.2);
                     # every batch with synthetic objects also carries real ones that fill the bank.
 
+# Seen/unseen protocol of FC-CLIP's ensemble during validation: COCO's classes only, as the DreamMask evaluation
+# configs state (configs/dreammask/_base_/dreammask_eval.py), so in-training validation and tools/test.py agree.
+seen_vocabulary = 'coco_panoptic'
+
 model = dict(
     type='DreamMaskFCCLIP',
     sra=dict(

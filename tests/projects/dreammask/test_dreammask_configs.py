@@ -66,3 +66,23 @@ def test_headline_model_builds_with_random_clip(repo_root):
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) > 1e6
     assert not any(p.requires_grad for p in model.backbone.parameters())
     assert torch.equal(model.sra.memory.count, torch.zeros(645, dtype=torch.long))
+
+
+EVAL_DATASETS = ('ade20k-847', 'pascal-context-459', 'ade20k-150', 'pascal-context-59', 'pascal-voc-20',
+                 'pascal-voc-21', 'cityscapes', 'coco-panoptic', 'mapillary-vistas')
+
+
+@pytest.mark.parametrize('dataset', EVAL_DATASETS)
+def test_eval_configs_state_the_protocol_of_the_training_config(repo_root, dataset):
+    """DreamMask's Table 1 sets (+ the panoptic ones): FC-CLIP's eval set-up of the dataset, the DreamMask model
+    with the headline SRA bank, and the same seen/unseen protocol as the headline config's validation."""
+    train = Config.fromfile(str(repo_root / 'configs/dreammask_fcclip.py'))
+    cfg = Config.fromfile(str(repo_root / f'configs/dreammask/dreammask_fcclip-convnext-large_eval_{dataset}.py'))
+    fcclip = Config.fromfile(str(repo_root / f'configs/fcclip/fcclip_convnext-large_eval_{dataset}.py'))
+    assert cfg.model.type == 'DreamMaskFCCLIP' and cfg.model.sra == train.model.sra
+    assert cfg.seen_vocabulary == train.seen_vocabulary == 'coco_panoptic'
+    assert cfg.test_dataloader == fcclip.test_dataloader and cfg.test_evaluator == fcclip.test_evaluator
+    assert cfg.model.test_cfg == fcclip.model.test_cfg
+    other = Config.fromfile(str(repo_root / 'configs/dreammask/'
+                                'dreammask_fcclip-convnext-large_eval_ade20k-150_seen-training-vocabulary.py'))
+    assert other.seen_vocabulary is None
