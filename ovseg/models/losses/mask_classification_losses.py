@@ -33,11 +33,12 @@ class SetLossTerm(nn.Module):
     """Base of a loss term: its key, weight, and whether it also supervises the auxiliary predictions."""
 
     default_name = 'loss'
+    default_weight = 1.0
 
-    def __init__(self, loss_weight: float = 1.0, name: str | None = None, apply_to_aux: bool = True) -> None:
+    def __init__(self, loss_weight: float | None = None, name: str | None = None, apply_to_aux: bool = True) -> None:
         super().__init__()
         self.name = name or self.default_name
-        self.loss_weight = float(loss_weight)
+        self.loss_weight = float(self.default_weight if loss_weight is None else loss_weight)
         self.apply_to_aux = apply_to_aux
 
     def forward(self, matched: MatchedPredictions) -> Tensor | dict[str, Tensor]:
@@ -52,8 +53,9 @@ class ClassCELoss(SetLossTerm):
     """Cross-entropy over C+1 classes; unmatched queries learn void, whose weight is ``eos_coef`` (0.1)."""
 
     default_name = 'loss_ce'
+    default_weight = 2.0  # CLASS_WEIGHT
 
-    def __init__(self, loss_weight: float = 2.0, eos_coef: float = 0.1, name: str | None = None,
+    def __init__(self, loss_weight: float | None = None, eos_coef: float = 0.1, name: str | None = None,
                  apply_to_aux: bool = True) -> None:
         super().__init__(loss_weight, name, apply_to_aux)
         self.eos_coef = float(eos_coef)
@@ -67,38 +69,33 @@ class ClassCELoss(SetLossTerm):
         return F.cross_entropy(logits.float().transpose(1, 2), target_classes, empty_weight)
 
 
-def _no_match_zero(matched: MatchedPredictions) -> Tensor:
-    """0 that keeps the graph when nothing in the batch was matched (DDP needs every rank to backprop)."""
-    return matched.outputs['pred_masks'].sum() * 0.0
+class PointSampledMaskLoss(SetLossTerm):
+    """A mask loss on the matched masks at the criterion's shared uncertainty-sampled points."""
+
+    @staticmethod
+    def point_loss(logits: Tensor, labels: Tensor, num_masks: float) -> Tensor:
+        raise NotImplementedError  # abstract: subclasses name the point loss
+
+    def forward(self, matched: MatchedPredictions) -> Tensor:
+        if matched.num_matched == 0:  # 0 that keeps the graph (DDP needs every rank to backprop)
+            return matched.outputs['pred_masks'].sum() * 0.0
+        logits, labels = matched.point_logits_and_labels()
+        return self.point_loss(logits, labels, matched.num_masks)
 
 
 @MODELS.register_module()
-class MaskBCELoss(SetLossTerm):
-    """Binary cross-entropy of matched masks at the shared uncertainty-sampled points."""
+class MaskBCELoss(PointSampledMaskLoss):
+    """Binary cross-entropy of matched masks at the sampled points."""
 
     default_name = 'loss_mask'
-
-    def __init__(self, loss_weight: float = 5.0, name: str | None = None, apply_to_aux: bool = True) -> None:
-        super().__init__(loss_weight, name, apply_to_aux)
-
-    def forward(self, matched: MatchedPredictions) -> Tensor:
-        if matched.num_matched == 0:
-            return _no_match_zero(matched)
-        logits, labels = matched.point_logits_and_labels()
-        return sigmoid_ce_loss(logits, labels, matched.num_masks)
+    default_weight = 5.0  # MASK_WEIGHT
+    point_loss = staticmethod(sigmoid_ce_loss)
 
 
 @MODELS.register_module()
-class MaskDiceLoss(SetLossTerm):
-    """Dice loss of matched masks at the shared uncertainty-sampled points."""
+class MaskDiceLoss(PointSampledMaskLoss):
+    """Dice loss of matched masks at the sampled points."""
 
     default_name = 'loss_dice'
-
-    def __init__(self, loss_weight: float = 5.0, name: str | None = None, apply_to_aux: bool = True) -> None:
-        super().__init__(loss_weight, name, apply_to_aux)
-
-    def forward(self, matched: MatchedPredictions) -> Tensor:
-        if matched.num_matched == 0:
-            return _no_match_zero(matched)
-        logits, labels = matched.point_logits_and_labels()
-        return dice_loss(logits, labels, matched.num_masks)
+    default_weight = 5.0  # DICE_WEIGHT
+    point_loss = staticmethod(dice_loss)
