@@ -29,6 +29,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import open_clip
 import open_clip.factory as oc_factory
+from huggingface_hub import try_to_load_from_cache
+from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+from open_clip.pretrained import get_pretrained_cfg
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
@@ -106,9 +109,6 @@ def resolve_local_pretrained(
     ``cache_dir`` or ``~/.cache/clip`` for URL entries.
     Returns ``(path or None, tag config, places searched)``.
     """
-    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-    from open_clip.pretrained import get_pretrained_cfg
-
     cfg = get_pretrained_cfg(model_name, tag)
     searched: List[str] = []
     if not cfg:
@@ -119,18 +119,12 @@ def resolve_local_pretrained(
             return cfg['file'], cfg, searched
     hf_hub = cfg.get('hf_hub', '')
     if hf_hub:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:  # pragma: no cover - huggingface_hub is an open_clip dependency
-            try_to_load_from_cache = None
         repo_id, filename = os.path.split(hf_hub)
         names = [HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME] if not filename else (
             [filename[:-4] + '.safetensors', filename]
             if filename.endswith(('.bin', '.pth')) else [filename])
         for fname in names:
             searched.append(f'hf-hub:{repo_id}/{fname} (cache_dir={cache_dir or "HF default"})')
-            if try_to_load_from_cache is None:
-                continue
             found = try_to_load_from_cache(repo_id, fname, cache_dir=cache_dir)
             if isinstance(found, str) and os.path.isfile(found):
                 return found, cfg, searched

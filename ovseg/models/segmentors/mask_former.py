@@ -35,6 +35,7 @@ from torch import Tensor
 from ovseg.models.utils.postprocess import (instance_inference, panoptic_inference, sem_seg_postprocess,
                                             semantic_inference)
 from ovseg.registry import MODELS
+from ovseg.structures import SegDataSample
 from ovseg.vocabulary import Vocabulary, normalize_vocabulary
 
 #: Inference switches and thresholds of Mask2Former (maskformer2_R50_bs16_50ep.yaml, MODEL.MASK_FORMER.TEST).
@@ -278,7 +279,6 @@ class MaskFormer(BaseModel):
                     data_samples: Sequence[Any] | None) -> list[Any]:
         """Per image: crop the padding, resize to ``ori_shape``, merge into panoptic / semantic / instance maps."""
         if data_samples is None:
-            from ovseg.structures import SegDataSample
             data_samples = [SegDataSample(metainfo=dict(img_shape=batch_hw, ori_shape=batch_hw))
                             for _ in range(mask_cls.shape[0])]
         cfg = self.test_cfg
