@@ -149,6 +149,26 @@ def lora_metadata(model: nn.Module) -> dict[str, dict]:
     return dict(layers=layers, modules_to_save=saved)
 
 
+_FACTOR_RE = re.compile(r'^(?P<name>.+)\.lora_(?P<kind>A|embedding_A)\.(?P<adapter>[^.]+)(\.weight)?$')
+
+
+def infer_lora_metadata(state_dict: Mapping[str, Tensor], alpha: float, rslora: bool = False) -> dict[str, dict]:
+    """``lora_metadata`` rebuilt from the keys alone for checkpoints written without it: every layer gets
+    ``scaling = alpha / r`` (``alpha / sqrt(r)`` with rsLoRA), ``r`` read from its A factor."""
+    layers, saved = {}, {}
+    for key, value in state_dict.items():
+        m = _FACTOR_RE.match(key)
+        if m:
+            r = value.shape[0]  # A is (r, in) for Linear, (r, in, kh, kw) for Conv2d, (r, num) for Embedding
+            kind = 'Embedding' if m['kind'] == 'embedding_A' else ('Conv2d' if value.dim() == 4 else 'Linear')
+            layers[m['name']] = dict(kind=kind, adapter=m['adapter'], fan_in_fan_out=False, groups=1,
+                                     scaling=float(alpha) / (r ** 0.5 if rslora else r))
+        elif '.modules_to_save.' in key:
+            name, _, rest = key.partition('.modules_to_save.')
+            saved[name] = rest.split('.')[0]
+    return dict(layers=layers, modules_to_save=saved)
+
+
 def _delta_weight(name: str, info: Mapping, a: Tensor, b: Tensor, dtype: torch.dtype) -> Tensor:
     """peft's ``get_delta_weight`` for Linear / Embedding / Conv2d, from the two factors."""
     cast = a.device.type == 'cpu' and dtype in (torch.float16, torch.bfloat16)

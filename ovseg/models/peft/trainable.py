@@ -81,7 +81,8 @@ def parameter_table(model: nn.Module, depth: int = 2) -> tuple[list[ParamRow], i
             counts[key][0] += t
             counts[key][1] += n
     rows = [ParamRow(k, 1 if k == '(own)' else k.count('.') + 1, *counts[k]) for k in order]
-    rows.sort(key=lambda r: order.index(r.name.split('.')[0]))  # children right under their parent
+    # children right under their parent, the model's own parameters last
+    rows.sort(key=lambda r: (r.name == '(own)', order.index(r.name.split('.')[0])))
     return rows, trainable_all, total_all
 
 
