@@ -67,7 +67,7 @@ class TrainableEMAHook(Hook):
         if self.model_attr:
             setattr(model, self.model_attr, self.ema)
         runner.logger.info(f'TrainableEMAHook: {len(self.ema.shadow)} tensors, {self.ema.num_elements:,} shadow '
-                           f'elements (momentum {self.ema.momentum}, interval {self.ema.interval}, '
+                           f'elements (momentum {self.ema.momentum:.6g}, interval {self.ema.interval}, '
                            f'begin_iter {self.begin_iter})')
 
     def before_train(self, runner: Any) -> None:
