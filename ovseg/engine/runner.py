@@ -75,7 +75,8 @@ class OVSegRunner(Runner):
                          diff_rank_seed: bool = False) -> DataLoader:
         loader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
         batch_sampler = getattr(loader, 'batch_sampler', None)
-        sampler = getattr(batch_sampler, 'sampler', None) or getattr(loader, 'sampler', None)
+        sampler = getattr(batch_sampler, 'sampler', None)
+        sampler = getattr(loader, 'sampler', None) if sampler is None else sampler
         expected = getattr(sampler, 'batch_size', None)
         actual = loader.batch_size if loader.batch_size is not None else getattr(batch_sampler, 'batch_size', None)
         if expected is not None and actual is not None and expected != actual:

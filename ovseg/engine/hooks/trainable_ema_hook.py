@@ -62,7 +62,10 @@ class TrainableEMAHook(Hook):
         self.ema: TrainableEMA | None = None
 
     def before_run(self, runner: Any) -> None:
+        """Build the EMA once per model: ``runner.test()`` after ``runner.train()`` keeps the trained one."""
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if self.ema is not None and self.ema.model is model:
+            return
         self.ema = TrainableEMA(model, **self.ema_kwargs)
         if self.model_attr:
             setattr(model, self.model_attr, self.ema)
@@ -102,6 +105,7 @@ class TrainableEMAHook(Hook):
     def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         """Restore the EMA state (``--resume`` continues exactly); a checkpoint without one initialises the
         shadow from its weights, as mmengine's EMAHook does."""
+        self.before_run(runner)  # a checkpoint may be loaded before the run starts
         state = checkpoint.get(CHECKPOINT_KEY)
         if state is not None:
             try:
@@ -109,13 +113,12 @@ class TrainableEMAHook(Hook):
             except (KeyError, ValueError) as err:
                 if self.strict_load:
                     raise
-                runner.logger.warning(f'TrainableEMAHook: EMA state not restored ({err}); starting from weights')
-                state = None
+                runner.logger.warning(f'TrainableEMAHook: EMA state not restored ({err})')
             else:
                 return
         weights = {k[len('module.'):] if k.startswith('module.') else k: v
                    for k, v in checkpoint.get('state_dict', {}).items()}
         weights, _ = adapt_base_state_dict(weights, self.ema.model)
         found = self.ema.init_from_state_dict(weights)
-        runner.logger.info(f'TrainableEMAHook: no EMA state in the checkpoint; shadow initialised from its '
-                           f'weights ({found} of {len(self.ema.shadow)} tensors found)')
+        runner.logger.info(f"TrainableEMAHook: shadow initialised from the checkpoint's weights "
+                           f'({found} of {len(self.ema.shadow)} tensors found)')

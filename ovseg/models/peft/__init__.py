@@ -12,5 +12,5 @@ from .trainable import (ParamRow, apply_trainable_params, format_parameter_table
 
 __all__ = ['AttachedAdapter', 'BottleneckAdapter', 'BottleneckAdapters', 'LoRA', 'ParamRow',
            'adapt_base_state_dict', 'apply_peft', 'apply_trainable_params', 'base_key', 'configure_trainable',
-           'format_parameter_table', 'infer_lora_metadata', 'lora_metadata', 'lora_state_dict', 'merge_lora', 'merge_lora_state_dict',
-           'parameter_table', 'trainable_state_dict']
+           'format_parameter_table', 'infer_lora_metadata', 'lora_metadata', 'lora_state_dict', 'merge_lora',
+           'merge_lora_state_dict', 'parameter_table', 'trainable_state_dict']

@@ -77,18 +77,31 @@ class LoRA:
             if overlap:
                 raise ValueError(f'LoRA: modules {overlap} are both targets and modules_to_save')
         config = peft.LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                                 target_modules='|'.join(re.escape(n) for n in names),
-                                 modules_to_save=save, **self.lora_kwargs)
+                                 target_modules='|'.join(re.escape(n) for n in names), **self.lora_kwargs)
         before = snapshot_wrapper_params(model)
         peft.inject_adapter_in_model(config, scope, adapter_name=self.adapter_name)
         restore_wrapper_params(model, before)
+        # modules_to_save wrapped here, by exact name: peft selects them by string suffix ('head' would also take
+        # 'mask_head'); the wrapper is peft's, so the keys and merge behaviour are peft's.
+        for name in save or ():
+            self._save_module(scope, name, peft.utils.other.ModulesToSaveWrapper)
         lora_type = peft.tuners.lora.LoraLayer
         wrapped = {n for n, m in scope.named_modules() if isinstance(m, lora_type)
                    and self.adapter_name in m.lora_A.keys() | m.lora_embedding_A.keys()}
-        if wrapped != set(names):  # peft matches modules_to_save by string suffix: verify the exact sets
-            raise RuntimeError(f'peft wrapped {sorted(wrapped ^ set(names))} differently than selected')
+        if wrapped != set(names):
+            raise RuntimeError(f'peft adapted {sorted(wrapped ^ set(names))} differently than selected')
         prefix = f'{self.module}.' if self.module else ''
         return [prefix + n for n in names]
+
+    def _save_module(self, scope: nn.Module, name: str, wrapper_cls: type) -> None:
+        target = scope.get_submodule(name)
+        if isinstance(target, wrapper_cls):
+            target.update(self.adapter_name)
+            target.set_adapter(self.adapter_name, inference_mode=False)
+            return
+        wrapper = wrapper_cls(target, self.adapter_name)
+        wrapper.set_adapter(self.adapter_name, inference_mode=False)  # trainable copy, frozen original
+        _replace(scope, name, wrapper)
 
 
 def _replace(model: nn.Module, name: str, new: nn.Module) -> None:

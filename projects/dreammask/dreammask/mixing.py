@@ -10,7 +10,8 @@ layout), so DreamMask runs and their toy results are unchanged.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sized
+from collections.abc import Sized
+from typing import Any
 
 from mmengine.dist import get_dist_info
 

@@ -176,3 +176,13 @@ def test_apply_peft_from_config_and_stacked_wrappers_keep_each_others_state():
     assert 'llm.layer.v_proj.weight' not in trainable
     # the third wrapper froze its scope's base but kept the LoRA factors of the second one trainable
     assert model.llm.layer.q_proj.lora_B['default'].weight.requires_grad
+
+
+def test_modules_to_save_select_by_exact_name_not_by_string_suffix():
+    model = nn.ModuleDict(dict(head=nn.Linear(3, 3), mask_head=nn.Linear(3, 3), q=nn.Linear(3, 3)))
+    LoRA(['q'], modules_to_save=['head']).apply(model)
+    assert type(model['mask_head']) is nn.Linear  # peft's own suffix rule would wrap it too
+    assert type(model['head']).__name__ == 'ModulesToSaveWrapper'
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        'q.lora_A.default.weight', 'q.lora_B.default.weight', 'head.modules_to_save.default.weight',
+        'head.modules_to_save.default.bias'}
