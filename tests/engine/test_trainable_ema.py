@@ -199,7 +199,8 @@ def test_eval_swap_and_loading_a_checkpoint_without_ema_state():
     fresh = _student()
     hook2 = TrainableEMAHook(momentum=0.5)
     fresh_runner = SimpleNamespace(model=fresh, logger=runner.logger)
-    hook2.after_load_checkpoint(fresh_runner, dict(state_dict={'module.' + k: v for k, v in model.state_dict().items()}))
+    ddp_style = {'module.' + k: v for k, v in model.state_dict().items()}
+    hook2.after_load_checkpoint(fresh_runner, dict(state_dict=ddp_style))
     assert all(torch.equal(fresh.ema_teacher.shadow[n], student[n]) for n in shadow)
     assert not all(torch.equal(fresh.ema_teacher.shadow[n], p) for n, p in _student().named_parameters()
                    if n in shadow)
