@@ -170,3 +170,15 @@ def test_seed_is_synchronised_when_not_given(monkeypatch):
     monkeypatch.setattr('ovseg.datasets.samplers.multi_source.sync_random_seed', lambda: 99)
     s = MultiSourceSampler(_ds(), batch_size=3, counts=[1, 1, 1])
     assert s.seed == 99 and _take(s, 30) == _take(MultiSourceSampler(_ds(), 3, counts=[1, 1, 1], seed=99), 30)
+
+
+def test_vocabulary_hook_reads_the_mixture_metainfo_policy():
+    """Sources with different vocabularies (DreamMask: base vs base + novel) under an explicit policy."""
+    from ovseg.engine.hooks.vocabulary_hook import dataset_metainfo
+
+    real = _Src('r', 2)
+    real.metainfo = dict(class_synonyms=[['a'], ['b']], is_thing=[True, False])
+    syn = _Src('s', 2)
+    syn.metainfo = dict(class_synonyms=[['a'], ['b'], ['novel']], is_thing=[True, False, True])
+    ds = MultiSourceDataset(dict(real=real, synthetic=syn), metainfo='synthetic')
+    assert dataset_metainfo(ds)['class_synonyms'] == [['a'], ['b'], ['novel']]

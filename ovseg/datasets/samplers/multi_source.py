@@ -46,14 +46,16 @@ class MultiSourceDataset:
             source's metainfo (the others are the caller's responsibility, e.g. DreamMask maps synthetic
             names onto the real vocabulary). A dict: used as given.
 
-    Samples are returned exactly as the source produced them (each source runs its own pipeline).
+    Samples are returned exactly as the source produced them (each source runs its own pipeline). The sources
+    are ``source_datasets`` (not ``datasets``: tools that look through ``ConcatDataset`` parts would otherwise
+    demand one vocabulary of all sources, which ``metainfo`` already decides).
     """
 
     def __init__(self, sources: Mapping[str, Any], metainfo: str | Mapping | None = None) -> None:
         if not isinstance(sources, Mapping) or not sources:
             raise ValueError(f'sources must be a non-empty dict {{name: dataset}}, got {type(sources).__name__}')
         self.names: list[str] = []
-        self.datasets: list[Any] = []
+        self.source_datasets: list[Any] = []
         self.sizes: list[int] = []
         for name, spec in sources.items():
             dataset, max_samples = self._build_source(name, spec)
@@ -63,7 +65,7 @@ class MultiSourceDataset:
                     raise ValueError(f"source '{name}': max_samples must be >= 0, got {max_samples}")
                 size = min(size, int(max_samples))
             self.names.append(str(name))
-            self.datasets.append(dataset)
+            self.source_datasets.append(dataset)
             self.sizes.append(size)
         self.offsets = [0] + list(itertools.accumulate(self.sizes))[:-1]
         self._metainfo = self._resolve_metainfo(metainfo)
@@ -85,7 +87,7 @@ class MultiSourceDataset:
     def _resolve_metainfo(self, metainfo: str | Mapping | None) -> dict:
         if isinstance(metainfo, Mapping):
             return dict(metainfo)
-        metas = [dict(getattr(d, 'metainfo', None) or {}) for d in self.datasets]
+        metas = [dict(getattr(d, 'metainfo', None) or {}) for d in self.source_datasets]
         if isinstance(metainfo, str):
             if metainfo not in self.names:
                 raise ValueError(f"metainfo='{metainfo}' names no source; sources are {self.names}")
@@ -119,7 +121,7 @@ class MultiSourceDataset:
 
     def __getitem__(self, idx: int) -> Any:
         name, local = self.source_of(idx)
-        return self.datasets[self.names.index(name)][local]
+        return self.source_datasets[self.names.index(name)][local]
 
 
 def _per_source(value: Sequence | Mapping | None, names: list[str], what: str) -> list[float] | None:
