@@ -30,7 +30,7 @@ class TinyScenesInMemory:
             img, layers = render_scene(rng, tuple(size), things, tops, bottoms, 1, 3)
             layers = [(c, m) for c, m in layers if m.any()]
             sample = SegDataSample(metainfo=dict(img_shape=tuple(size), ori_shape=tuple(size), pad_shape=tuple(size),
-                                                 flip=False, is_synthetic=False))
+                                                 flip=False))
             sample.gt_instances = InstanceData(
                 labels=torch.tensor([contiguous[c] for c, _ in layers], dtype=torch.long),
                 masks=torch.from_numpy(np.stack([m for _, m in layers])))
