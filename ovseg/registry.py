@@ -36,6 +36,8 @@ TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['ovseg
 MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['ovseg.models'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['ovseg.models'])
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, locations=['ovseg.models'])
+# LoRA / adapter wrappers named by the top-level ``peft`` config key (applied to a built model, not modules).
+PEFT_WRAPPERS = Registry('peft wrapper', locations=['ovseg.models.peft'])
 
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, locations=['ovseg.engine'])
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=['ovseg.engine'])

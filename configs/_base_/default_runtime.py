@@ -1,5 +1,7 @@
 # Runtime shared by every ovseg config: iteration-based loops, checkpoints, logging, TensorBoard.
 default_scope = 'ovseg'
+# mmengine's Runner + the `peft` / `trainable_params` config keys, a trainable-only optimizer (ovseg/engine/runner.py)
+runner_type = 'OVSegRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

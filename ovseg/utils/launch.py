@@ -39,8 +39,9 @@ def load_config(config: str, cfg_options: dict | None = None, work_dir: str | No
 
 def build_runner(cfg, launcher: str, local_rank: int | None = None):
     """The common launch path of tools/train.py and tools/test.py: env fixes, then mmengine's Runner."""
-    from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    from ovseg.registry import RUNNERS  # ovseg's child registry: finds OVSegRunner as well as mmengine's Runner
 
     from .dist_env import prepare_launch
     add_repo_root_to_path()

@@ -1,3 +1,4 @@
 """Hooks registered into ovseg.registry.HOOKS."""
 from .seg_visualization_hook import SegVisualizationHook  # noqa: F401
+from .trainable_ema_hook import TrainableEMAHook  # noqa: F401
 from .vocabulary_hook import VocabularyHook  # noqa: F401

@@ -101,8 +101,11 @@ def safe_load_checkpoint(path: str) -> Dict[str, Any]:
     dtypes_mod = getattr(np, 'dtypes', None)
     if dtypes_mod is not None:
         np_globals += [getattr(dtypes_mod, n) for n in dir(dtypes_mod) if n.endswith('DType')]
+    # Only the globals not yet allowed: leaving the context removes what it added, and must not remove the
+    # process-wide allow-list `import ovseg` registered (later mmengine `--resume` loads would then fail).
+    already = set(torch.serialization.get_safe_globals())
     try:
-        with torch.serialization.safe_globals(np_globals):
+        with torch.serialization.safe_globals([g for g in np_globals if g not in already]):
             return torch.load(str(path), map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpointError(

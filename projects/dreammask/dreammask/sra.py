@@ -13,27 +13,11 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ovseg.registry import MODELS
-
-
-def all_gather_rows(x: Tensor) -> Tensor:
-    """Concatenate a variable number of rows from every DDP rank (identity without DDP)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    world = dist.get_world_size()
-    n = torch.tensor([x.shape[0]], device=x.device)
-    sizes = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(sizes, n)
-    max_n = int(max(s.item() for s in sizes))
-    padded = x.new_zeros((max_n,) + tuple(x.shape[1:]))
-    padded[:x.shape[0]] = x
-    out = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(out, padded)
-    return torch.cat([o[:int(s.item())] for o, s in zip(out, sizes)])
+from ovseg.utils.dist import all_gather_rows
 
 
 @MODELS.register_module()

@@ -88,3 +88,14 @@ def test_synthetic_ratio_sets_the_per_batch_split():
         RealSyntheticMixSampler(ds, batch_size=4, num_synthetic=1, synthetic_ratio=0.25)
     with pytest.raises(ValueError, match='exactly one'):
         RealSyntheticMixSampler(ds, batch_size=4)
+
+
+def test_stream_equals_the_pre_core_sampler_stream(monkeypatch):
+    """Frozen output of the sampler as it was before it became a use of the core MultiSourceSampler
+    (seed 5, 2 ranks): DreamMask runs and toy results made before the move stay reproducible."""
+    expected = {0: [1, 9, 3, 12, 0, 8, 4, 15, 8, 6, 0, 10, 5, 7, 0, 11, 3, 6, 1, 11, 9, 8, 1, 15],
+                1: [4, 6, 5, 14, 2, 7, 2, 13, 7, 1, 3, 16, 9, 5, 4, 16, 9, 8, 2, 10, 3, 6, 5, 12]}
+    for rank, stream in expected.items():
+        monkeypatch.setattr('projects.dreammask.dreammask.mixing.get_dist_info', lambda r=rank: (r, 2))
+        it = iter(RealSyntheticMixSampler(_mix(), batch_size=4, num_synthetic=1, seed=5))
+        assert [next(it) for _ in range(24)] == stream
