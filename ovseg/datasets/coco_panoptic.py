@@ -173,6 +173,7 @@ class CocoPanopticDataset(BaseDataset):
                 height=int(img.get('height', 0)),
                 width=int(img.get('width', 0)),
                 segments_info=segments,
+                ignore_index=self._metainfo['ignore_index'],
             ))
         if not data_list:
             raise ValueError(f'{where}: dataset is empty (no annotations)')

@@ -65,8 +65,9 @@ class PackSegInputs(BaseTransform):
                 labels.append(int(seg['category_id']))
         elif 'gt_seg_map' in results:
             sem = results['gt_seg_map']
+            ignore = int(results.get('ignore_index', IGNORE_INDEX))  # 65535 where 255 is a class
             for cls in np.unique(sem).tolist():
-                if cls == IGNORE_INDEX:
+                if cls == ignore:
                     continue
                 masks.append(sem == cls)
                 labels.append(int(cls))

@@ -18,7 +18,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from PIL import Image
 
-from ovseg.datasets.metainfo import build_metainfo
+from ovseg.datasets.metainfo import build_metainfo, default_ignore_index
 from ovseg.datasets.vocabularies import load_vocabulary
 from ovseg.registry import DATASETS, TRANSFORMS
 
@@ -105,8 +105,10 @@ class NSSSceneDataset(BaseDataset):
         self.name_mapping = map_names(names, self.base_synonyms)
         novel = sorted({normalize_name(n) for n, i in self.name_mapping.items() if i >= len(self.base_synonyms)})
         synonyms = self.base_synonyms + [[n] for n in novel]
+        # > 255 classes (COCO + many novel names) make 255 a class: the semantic ignore value moves to 65535
         self._metainfo = build_metainfo(synonyms, self.base_is_thing + [True] * len(novel),
-                                        list(range(len(synonyms))))
+                                        list(range(len(synonyms))),
+                                        ignore_index=default_ignore_index(len(synonyms)))
         self._metainfo.update(novel_classes=tuple(novel), name_mapping=dict(self.name_mapping))
         is_thing = self._metainfo['is_thing']
         data_list = []
@@ -125,7 +127,7 @@ class NSSSceneDataset(BaseDataset):
                                     f'objects[{scene.objects.index(obj)}].mask_path'))
             data_list.append(dict(img_path=osp.join(self.data_root, scene.real_image), img_id=scene.scene_id,
                                   scene_json=scene.json_path, nss_objects=objects, is_synthetic=True,
-                                  resize_masks=self.resize_masks))
+                                  resize_masks=self.resize_masks, ignore_index=self._metainfo['ignore_index']))
         base = sum(1 for i in self.name_mapping.values() if i < len(self.base_synonyms))
         print_log(f'NSSSceneDataset {self.data_root}: {len(data_list)} scenes, {len(names)} names '
                   f'({base} mapped onto the training vocabulary, {len(novel)} novel: {novel}); '
@@ -173,7 +175,7 @@ class LoadNSSAnnotations(BaseTransform):
             seg['area'] = int(areas[seg['id']])
         results['gt_pan_id'] = pan
         results['segments_info'] = [s for s in segments if s['area'] > 0]  # fully occluded objects vanish
-        lut = np.full(len(segments) + 1, 255, np.int64)
+        lut = np.full(len(segments) + 1, results.get('ignore_index', 255), np.int64)
         for seg in segments:
             lut[seg['id']] = seg['category_id']
         results['gt_seg_map'] = lut[pan]
