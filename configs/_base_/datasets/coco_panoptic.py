@@ -50,10 +50,13 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# FC-CLIP evaluates COCO with COCOPanopticEvaluator + SemSegEvaluator + instance AP (train_net.py).
+# FC-CLIP evaluates COCO with COCOPanopticEvaluator + SemSegEvaluator + COCOEvaluator (train_net.py); the
+# latter scores mask AP against the instance annotations (json_file of register_coco_panoptic_annos_semseg.py),
+# not against thing segments of the panoptic PNGs. mIoU: semantic labels of every listed panoptic segment (crowd
+# included, VOID ignored), as prepare_coco_semantic_annos_from_panoptic_annos.py makes them.
 val_evaluator = [
     dict(type='PanopticMetric'),
     dict(type='SemSegMetric'),
-    dict(type='InstanceMaskAPMetric'),
+    dict(type='CocoInstanceAPMetric', ann_file=data_root + 'annotations/instances_val2017.json'),
 ]
 test_evaluator = val_evaluator
