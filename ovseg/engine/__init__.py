@@ -1,3 +1,3 @@
-"""Engine pieces: training loops and hooks."""
-from . import hooks  # noqa: F401
+"""Engine pieces: training loops, hooks and optimizer-wrapper constructors."""
+from . import hooks, optimizers  # noqa: F401
 from .loops import ResumableIterBasedTrainLoop  # noqa: F401
