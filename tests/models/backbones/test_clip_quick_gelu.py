@@ -69,7 +69,10 @@ def test_random_init_follows_force_flag():
     assert type(_text_act(plain)) is nn.GELU and isinstance(_text_act(quick), QuickGELU)
 
 
-def test_r50_config_states_quick_gelu(repo_root):
+def test_r50_config_resolves_to_quick_gelu(repo_root):
     from mmengine.config import Config
-    cfg = Config.fromfile(str(repo_root / 'configs/_base_/models/fcclip_r50.py'))
-    assert (cfg.model.backbone.pretrained, cfg.model.backbone.force_quick_gelu) == ('openai', True)
+    backbone = Config.fromfile(str(repo_root / 'configs/_base_/models/fcclip_r50.py')).model.backbone
+    assert backbone.get('force_quick_gelu') is None  # resolved from the weights: tag or RN50 file
+    assert required_quick_gelu(backbone.model_name,
+                               oc_pretrained.get_pretrained_cfg(backbone.model_name, backbone.pretrained))
+    assert required_quick_gelu(backbone.model_name)
