@@ -22,6 +22,7 @@ from ovseg.datasets.metainfo import build_metainfo, default_ignore_index
 from ovseg.datasets.vocabularies import load_vocabulary
 from ovseg.registry import DATASETS, TRANSFORMS
 
+from .nss.layout.paint_order import check_paint_order, paint_order
 from .processed_format import SceneFormatError, binary_mask, parse_scene, scene_files
 
 
@@ -143,16 +144,24 @@ class NSSSceneDataset(BaseDataset):
 class LoadNSSAnnotations(BaseTransform):
     """Read a synthetic scene's object masks (lazily, per sample) into ``gt_pan_id`` + ``segments_info``.
 
-    Objects are painted in JSON order, so a later object occludes an earlier one where masks overlap (the
-    layout's drawing order). Segment ids are 1..N; 0 is VOID. A mask whose size differs from the image is
-    an error naming the scene file and field, unless the dataset was built with ``resize_masks=True``.
+    SAM masks of overlapping boxes overlap; the panoptic map needs one owner per pixel, so the masks are
+    painted back to front: ``paint_order='area'`` (default) paints larger masks first, so a large background
+    object (a lawn, a table) never erases the smaller objects on it, whatever their order in the JSON (LLM
+    layouts list objects in any order); ``'layout'`` paints in JSON order (later occludes earlier), for layouts
+    that are already back to front. Segment ids are 1..N in JSON order; 0 is VOID. A mask whose size differs
+    from the image is an error naming the scene file and field, unless the dataset was built with
+    ``resize_masks=True``. Objects that end up with no visible pixel are dropped.
     """
+
+    def __init__(self, paint_order: str = 'area') -> None:
+        self.paint_order = check_paint_order(paint_order)
 
     def transform(self, results: dict) -> dict:
         h, w = results['img'].shape[:2]
         pan = np.zeros((h, w), np.int64)
         segments = []
-        for seg_id, obj in enumerate(results['nss_objects'], start=1):
+        masks = []
+        for obj in results['nss_objects']:
             try:
                 with Image.open(obj['mask_path']) as im:
                     mask = binary_mask(np.asarray(im.convert('L')))
@@ -167,9 +176,11 @@ class LoadNSSAnnotations(BaseTransform):
                 mask = np.asarray(Image.fromarray(mask).resize((w, h), Image.NEAREST))
             if not mask.any():
                 raise ValueError(f"{results['scene_json']}: field '{obj['field']}': empty mask {obj['mask_path']}")
-            pan[mask] = seg_id
-            segments.append(dict(id=seg_id, category_id=obj['category_id'], iscrowd=0,
+            masks.append(mask)
+            segments.append(dict(id=len(segments) + 1, category_id=obj['category_id'], iscrowd=0,
                                  isthing=obj.get('isthing', True)))
+        for i in paint_order([int(m.sum()) for m in masks], self.paint_order):
+            pan[masks[i]] = segments[i]['id']
         areas = np.bincount(pan.ravel(), minlength=len(segments) + 1)
         for seg in segments:
             seg['area'] = int(areas[seg['id']])
@@ -181,3 +192,6 @@ class LoadNSSAnnotations(BaseTransform):
         results['gt_seg_map'] = lut[pan]
         results['is_synthetic'] = True
         return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(paint_order={self.paint_order!r})'

@@ -85,7 +85,7 @@ class ProceduralOracleScorer:
         if not isinstance(renderer, ProceduralRenderer):
             raise TypeError('ProceduralOracleScorer needs the ProceduralRenderer that drew the scene')
         _, full = renderer.render_with_masks(layout, ctx['render_seed'])
-        vis = visible_masks(full)
+        vis = visible_masks(full, renderer.order(layout))
         unc, cs = [], []
         for o, f, v in zip(layout.objects, full, vis):
             fa, va = int(f.sum()), int(v.sum())
