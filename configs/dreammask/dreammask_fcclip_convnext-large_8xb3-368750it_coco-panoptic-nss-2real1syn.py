@@ -12,7 +12,8 @@
 # iteration, and each loss is averaged over 24 images, so a real image weighs 2/3 of what it weighs in FC-CLIP's
 # batch of 16. The learning rate stays the recipe's 1e-4 (BASE_LR for IMS_PER_BATCH 16; auto_scale_lr off),
 # because no rule in the FC-CLIP/DreamMask code scales it with extra synthetic images.
-#   bash tools/dist_train.sh configs/dreammask/dreammask_fcclip_convnext-large_8xb3-368750it_coco-panoptic-nss-2real1syn.py 8
+#   bash tools/dist_train.sh \
+#       configs/dreammask/dreammask_fcclip_convnext-large_8xb3-368750it_coco-panoptic-nss-2real1syn.py 8
 _base_ = ['../dreammask_fcclip.py']
 batch_size = 3      # per GPU: 2 real + 1 synthetic
 num_synthetic = 1

@@ -27,7 +27,8 @@ def test_recipe_selects_on_ade20k_pq(repo_root, path):
 
 
 def test_coco_validation_variant(repo_root):
-    cfg = Config.fromfile(str(repo_root / 'configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic-cocoval.py'))
+    cfg = Config.fromfile(
+        str(repo_root / 'configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic-cocoval.py'))
     ds = cfg.val_dataloader.dataset
     assert (ds.ann_file, ds.vocabulary, ds.data_root) == ('annotations/panoptic_val2017.json', 'coco_panoptic',
                                                           'data/coco/')

@@ -14,7 +14,8 @@ CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
 def test_config_types_are_registered(name):
     cfg = Config.fromfile(str(CONFIG_DIR / name))
     if 'val_dataloader' not in cfg:  # a variables-only base (ade20k_panoptic_val.py)
-        cfg = Config(dict(val_dataloader=dict(dataset=cfg.ade20k_val_dataset), val_evaluator=cfg.ade20k_val_evaluator))
+        cfg = Config(dict(val_dataloader=dict(dataset=cfg.ade20k_val_dataset),
+                          val_evaluator=cfg.ade20k_val_evaluator))
     loaders = [cfg.val_dataloader] + ([cfg.train_dataloader] if 'train_dataloader' in cfg else [])
     for loader in loaders:
         ds = loader.dataset
@@ -28,8 +29,8 @@ def test_config_types_are_registered(name):
 
 
 def test_expected_config_set():
-    assert set(CONFIGS) == {'coco_panoptic.py', 'ade20k_panoptic.py', 'ade20k_panoptic_val.py', 'cityscapes_panoptic.py',
-                            'mapillary_panoptic.py', 'ade20k_847.py', 'pascal_context_59.py',
+    assert set(CONFIGS) == {'coco_panoptic.py', 'ade20k_panoptic.py', 'ade20k_panoptic_val.py',
+                            'cityscapes_panoptic.py', 'mapillary_panoptic.py', 'ade20k_847.py', 'pascal_context_59.py',
                             'pascal_context_459.py', 'pascal_voc_20.py', 'pascal_voc_21.py', 'toy_scenes.py',
                             'panoptic_eval.py', 'sem_seg_eval.py'}  # the last two: shared eval bases
 

@@ -63,9 +63,11 @@ def _box_mask(x0, y0, x1, y1, h=H, w=W):
 def _coco_predictions():
     rng = np.random.default_rng(0)
     preds = {
-        11: [(_box_mask(5, 5, 26, 31), 0, 0.9), (_box_mask(16, 10, 41, 34), 0, 0.8), (_box_mask(30, 2, 45, 12), 1, 0.7),
-             (_box_mask(0, 30, 10, 40), 1, 0.6), (_box_mask(0, 0, 50, 40), 3, 0.99)],  # last: stuff, dropped
-        12: [(_box_mask(2, 2, 28, 20), 1, 0.95), (_box_mask(3, 26, 18, 37), 0, 0.5), (_box_mask(30, 20, 45, 39), 0, 0.4)],
+        11: [(_box_mask(5, 5, 26, 31), 0, 0.9), (_box_mask(16, 10, 41, 34), 0, 0.8),
+             (_box_mask(30, 2, 45, 12), 1, 0.7), (_box_mask(0, 30, 10, 40), 1, 0.6),
+             (_box_mask(0, 0, 50, 40), 3, 0.99)],  # last: stuff, dropped
+        12: [(_box_mask(2, 2, 28, 20), 1, 0.95), (_box_mask(3, 26, 18, 37), 0, 0.5),
+             (_box_mask(30, 20, 45, 39), 0, 0.4)],
         13: [(_box_mask(10, 10, 21, 19), 2, float(rng.uniform(0.1, 0.9))), (_box_mask(30, 25, 40, 35), 2, 0.2)],
     }
     samples = []
