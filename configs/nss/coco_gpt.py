@@ -45,5 +45,7 @@ masks = dict(
     scorer=dict(
         type='SamClipScorer', device='cuda', box_batch_size=64, clip_batch_size=64,
         sam=dict(model_type='vit_h', checkpoint='checkpoints/sam_vit_h_4b8939.pth'),
-        clip=dict(model='ViT-B-32', pretrained='openai', cache_dir='checkpoints/open_clip', prompt='{}')),
+        # OpenAI ViT-B/32 (mask_and_selection.py) was trained with QuickGELU; also right for a local OpenAI file
+        clip=dict(model='ViT-B-32', pretrained='openai', cache_dir='checkpoints/open_clip', prompt='{}',
+                  force_quick_gelu=True)),
     clip_threshold=0.25, max_uncertainty=0.30, min_mask_area=1, keep_empty_scenes=False)

@@ -55,7 +55,10 @@ layout = dict(
                    ring=dict(support=('water', 'ground')), star=dict(support=('sand', 'water', 'ground')),
                    cross=dict(support=('ground', )))))
 
-render = dict(renderer=dict(type='ProceduralRenderer', palette_seed=0, batch_size=8), resize_to_canvas=True)
+# paint_order='layout': the rule-based generator already lists objects back to front (background, far to near,
+# supporters first); LLM layouts keep the renderer's default 'area' (larger boxes behind smaller ones).
+render = dict(renderer=dict(type='ProceduralRenderer', palette_seed=0, batch_size=8, paint_order='layout'),
+              resize_to_canvas=True)
 
 masks = dict(scorer=dict(type='ProceduralOracleScorer'), clip_threshold=0.25, max_uncertainty=0.30,
              min_mask_area=1, keep_empty_scenes=False)

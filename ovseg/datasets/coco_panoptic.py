@@ -29,7 +29,11 @@ class CocoPanopticDataset(BaseDataset):
     Args:
         ann_file: panoptic JSON, relative to ``data_root`` unless absolute.
         data_root: dataset root joined with ``ann_file`` and ``data_prefix``.
-        data_prefix: ``dict(img=<image dir>, seg=<panoptic PNG dir>)``.
+        data_prefix: ``dict(img=<image dir>, seg=<panoptic PNG dir>)``, optionally ``sem_seg=<semantic label
+            dir>``: a separate semantic GT per image (same file name as the panoptic PNG), exposed as
+            ``sem_seg_map_path`` for ``LoadSemSegAnnotations(path_key='sem_seg_map_path')``. FC-CLIP registers
+            ADE20K-150 panoptic val this way (``annotations_detectron2/validation``), so its mIoU is scored on
+            the SceneParsing labels, not on a semantic map derived from the panoptic PNGs.
         vocabulary: builtin vocabulary name or file giving synonyms (one line per JSON category, in
             category-id order); default: the JSON category names.
         img_subdir_sep: Cityscapes keeps images in per-city folders named by the file-name prefix; with
@@ -166,14 +170,18 @@ class CocoPanopticDataset(BaseDataset):
                     id=sid, category_id=contiguous[cat], iscrowd=int(seg.get('iscrowd', 0)),
                     area=int(seg.get('area', 0)), isthing=isthing[cat],
                     bbox=[float(v) for v in seg.get('bbox', (0, 0, 0, 0))]))
-            data_list.append(dict(
+            info = dict(
                 img_path=self._img_path(img['file_name']),
                 seg_map_path=osp.join(self.data_prefix['seg'], ann['file_name']),
                 img_id=image_id,
                 height=int(img.get('height', 0)),
                 width=int(img.get('width', 0)),
                 segments_info=segments,
-            ))
+                ignore_index=self._metainfo['ignore_index'],
+            )
+            if self.data_prefix.get('sem_seg'):
+                info['sem_seg_map_path'] = osp.join(self.data_prefix['sem_seg'], ann['file_name'])
+            data_list.append(info)
         if not data_list:
             raise ValueError(f'{where}: dataset is empty (no annotations)')
         unannotated = len(images) - len(seen_images)
@@ -191,8 +199,8 @@ class CocoPanopticDataset(BaseDataset):
 
     def _check_files(self, data_list: list[dict]) -> None:
         for info in data_list:
-            for key in ('img_path', 'seg_map_path'):
-                if not osp.isfile(info[key]):
+            for key in ('img_path', 'seg_map_path', 'sem_seg_map_path'):
+                if key in info and not osp.isfile(info[key]):
                     raise FileNotFoundError(f'{self.ann_file}: {key} of image {info["img_id"]!r} not found: '
                                             f'{info[key]}')
 

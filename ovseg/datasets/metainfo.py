@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from .panoptic_utils import IGNORE_INDEX, LABEL_DIVISOR, make_palette
+from .panoptic_utils import IGNORE_INDEX, IGNORE_INDEX_16BIT, LABEL_DIVISOR, make_palette
 from .vocabularies import load_vocabulary
 
 # Keys derived from the annotations / vocabulary; a user ``metainfo`` may not override them because the
@@ -23,9 +23,29 @@ def synonyms_for(names: Sequence[str], vocabulary: str | os.PathLike | None, sou
     return synonyms
 
 
+def default_ignore_index(num_classes: int) -> int:
+    """The label that means "not annotated" for a label map of ``num_classes`` classes.
+
+    255 while the classes fit below it (8-bit PNGs); 65535 once 255 is itself a class, as in FC-CLIP's
+    16-bit A-847 ("pier" = 255) and PC-459 ("monkey" = 255) TIFFs (``ignore_label=65535`` in
+    register_ade20k_full.py / register_pascal_ctx_459_sem_seg.py).
+    """
+    return IGNORE_INDEX if num_classes <= IGNORE_INDEX else IGNORE_INDEX_16BIT
+
+
+def check_ignore_index(ignore_index: int, num_classes: int, who: str) -> int:
+    """``ignore_index`` must not be a class index, or that class would silently vanish from targets/metrics."""
+    ignore_index = int(ignore_index)
+    if 0 <= ignore_index < num_classes:
+        raise ValueError(f'{who}: ignore_index {ignore_index} is one of the {num_classes} class indices '
+                         f'(0..{num_classes - 1}); use a value >= {num_classes}, e.g. '
+                         f'{default_ignore_index(num_classes)}')
+    return ignore_index
+
+
 def build_metainfo(synonyms: list[list[str]], is_thing: Sequence[bool], category_ids: Sequence[int],
                    palette: Sequence[Sequence[int]] | None = None,
-                   user_metainfo: Mapping | None = None) -> dict:
+                   user_metainfo: Mapping | None = None, ignore_index: int = IGNORE_INDEX) -> dict:
     """Assemble the metainfo dict; ``user_metainfo`` may add keys or override palette/ignore/divisor."""
     classes = tuple(s[0] for s in synonyms)
     is_thing = [bool(t) for t in is_thing]
@@ -39,7 +59,7 @@ def build_metainfo(synonyms: list[list[str]], is_thing: Sequence[bool], category
         stuff_classes=tuple(c for c, t in zip(classes, is_thing) if not t),
         category_ids=[int(i) for i in category_ids],
         palette=[tuple(int(v) for v in c) for c in palette],
-        ignore_index=IGNORE_INDEX,
+        ignore_index=int(ignore_index),
         label_divisor=LABEL_DIVISOR,
     )
     for key, value in (user_metainfo or {}).items():
@@ -49,4 +69,5 @@ def build_metainfo(synonyms: list[list[str]], is_thing: Sequence[bool], category
         meta[key] = value
     if len(meta['palette']) != len(classes):
         raise ValueError(f"metainfo['palette'] has {len(meta['palette'])} colours for {len(classes)} classes")
+    meta['ignore_index'] = check_ignore_index(meta['ignore_index'], len(classes), "metainfo['ignore_index']")
     return meta

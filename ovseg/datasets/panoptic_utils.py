@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 VOID = 0  # panoptic segment id of unlabelled pixels (panopticapi convention)
-IGNORE_INDEX = 255  # semantic label of unlabelled pixels
+IGNORE_INDEX = 255  # semantic label of unlabelled pixels (8-bit label maps)
+IGNORE_INDEX_16BIT = 65535  # ... of 16-bit label maps whose classes include 255 (A-847, PC-459)
 LABEL_DIVISOR = 1000  # panoptic id = category * LABEL_DIVISOR + instance (predictions, Cityscapes)
 
 

@@ -1,7 +1,9 @@
 """Semantic-segmentation datasets stored as image + label-map pairs (ADE-150/847, PASCAL Context, VOC).
 
-Labels are contiguous class indices with ``ignore_index`` 255 (or the 16-bit TIFFs' 65535, mapped to 255 by
-the loader); ``reduce_zero_label`` gives mmseg's semantics for raw ADE20K PNGs (0 → 255, others −1).
+Labels are contiguous class indices. ``ignore_index`` is per dataset: 255 for up to 255 classes, 65535 for the
+16-bit A-847 / PC-459 TIFFs, where 255 is a real class (FC-CLIP's registrations use ``ignore_label=65535``).
+It travels in ``metainfo`` and in every data info, so the loader, the training targets and ``SemSegMetric`` use
+the same value. ``reduce_zero_label`` gives mmseg's semantics for raw ADE20K PNGs (0 → ignore, others −1).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from mmengine.dataset import BaseDataset
 from ovseg.registry import DATASETS
 
 from .builder import build_pipeline
-from .metainfo import build_metainfo
+from .metainfo import build_metainfo, check_ignore_index, default_ignore_index
 from .vocabularies import load_category_meta, load_vocabulary
 
 
@@ -31,6 +33,8 @@ class SemSegDataset(BaseDataset):
         reduce_zero_label: raw label 0 is "unlabelled" and classes start at 1 (raw ADE20K PNGs).
         is_thing: per-class flags (default all False: semantic datasets have no instances).
         palette_from: builtin category-metadata name for official colours (e.g. ``'pascal_context_59'``).
+        ignore_index: label of unannotated pixels; default 255, or 65535 when there are more than 255 classes
+            (so class 255 stays a class). A value inside ``0..C-1`` is refused.
     """
 
     METAINFO: dict = dict()
@@ -45,6 +49,7 @@ class SemSegDataset(BaseDataset):
                  reduce_zero_label: bool = False,
                  is_thing: Sequence[bool] | None = None,
                  palette_from: str | None = None,
+                 ignore_index: int | None = None,
                  metainfo: Mapping | None = None,
                  **kwargs: Any) -> None:
         if vocabulary is None:
@@ -64,7 +69,12 @@ class SemSegDataset(BaseDataset):
                 raise ValueError(f"palette_from='{palette_from}' has {len(cats)} categories for "
                                  f'{len(synonyms)} classes')
             palette = [c['color'] for c in cats]
-        class_meta = build_metainfo(synonyms, flags, list(range(len(synonyms))), palette, metainfo)
+        if ignore_index is None:
+            ignore_index = default_ignore_index(len(synonyms))
+        self.ignore_index = check_ignore_index(ignore_index, len(synonyms), f'{type(self).__name__}')
+        class_meta = build_metainfo(synonyms, flags, list(range(len(synonyms))), palette, metainfo,
+                                    ignore_index=self.ignore_index)
+        self.ignore_index = class_meta['ignore_index']
         data_prefix = dict(img='', seg='') if data_prefix is None else dict(data_prefix)
         for key in ('img', 'seg'):
             data_prefix.setdefault(key, '')
@@ -95,5 +105,6 @@ class SemSegDataset(BaseDataset):
             raise ValueError(f"{type(self).__name__}: dataset is empty: no '*{self.img_suffix}' in {where}")
         return [dict(img_path=osp.join(img_dir, s + self.img_suffix),
                      seg_map_path=osp.join(seg_dir, s + self.seg_map_suffix),
-                     img_id=s, reduce_zero_label=self.reduce_zero_label, segments_info=[])
+                     img_id=s, reduce_zero_label=self.reduce_zero_label, ignore_index=self.ignore_index,
+                     segments_info=[])
                 for s in stems]

@@ -51,31 +51,142 @@ def test_ade20k_sem_seg_shift(tmp_path):
     assert out.tolist() == [[255, 0, 149]]
 
 
-def test_ade20k_panoptic(tmp_path):
-    conv = _load('prepare_ade20k_panoptic')
+def _ade_inputs(root):
+    """12x16 ADE-like labels: a stuff region ('sky') that a thing covers completely, stuff partly covered by
+    things, thing-class semantic pixels without an instance, and unlabelled pixels."""
     for d in ('annotations/validation', 'annotations_instance/validation', 'images/validation'):
-        (tmp_path / d).mkdir(parents=True)
-    sem = np.zeros((6, 8), np.uint8)
-    sem[:3] = 1  # wall (stuff, id 0)
-    sem[3:] = 3  # floor (stuff, id 2)
-    sem[4:, :2] = 0  # unlabelled
-    ins = np.zeros((6, 8, 3), np.uint8)  # RGB: R = instance category 1..100, G = instance id
-    ins[1:3, 4:7, 0], ins[1:3, 4:7, 1] = 1, 1  # first thing class
-    ins[4:6, 5:8, 0], ins[4:6, 5:8, 1] = 1, 2  # second instance, same class
-    cv2.imwrite(str(tmp_path / 'annotations/validation/ADE_val_1.png'), sem)
-    cv2.imwrite(str(tmp_path / 'annotations_instance/validation/ADE_val_1.png'), ins[..., ::-1])
-    cv2.imwrite(str(tmp_path / 'images/validation/ADE_val_1.jpg'), np.zeros((6, 8, 3), np.uint8))
+        (root / d).mkdir(parents=True)
+    sem = np.zeros((12, 16), np.uint8)
+    sem[:5] = 1  # wall (stuff, id 0)
+    sem[5:] = 4  # floor (stuff, id 3)
+    sem[0:2, 12:16] = 3  # sky (stuff, id 2): entirely under instance 1 below
+    sem[10:, :3] = 0  # unlabelled
+    sem[8:10, 0:2] = 8  # bed (thing, id 7) pixels without an instance -> VOID in the panoptic map
+    ins = np.zeros((12, 16, 3), np.uint8)  # RGB: R = instance category 1..100, G = instance id
+    ins[0:3, 11:16, 0], ins[0:3, 11:16, 1] = 1, 1  # 1st thing class (bed) over sky and wall
+    ins[6:9, 5:9, 0], ins[6:9, 5:9, 1] = 1, 2  # second bed, on the floor
+    ins[3:7, 0:4, 0], ins[3:7, 0:4, 1] = 2, 3  # 2nd thing class (windowpane) across wall and floor
+    cv2.imwrite(str(root / 'annotations/validation/ADE_val_1.png'), sem)
+    cv2.imwrite(str(root / 'annotations_instance/validation/ADE_val_1.png'), ins[..., ::-1])
+    cv2.imwrite(str(root / 'images/validation/ADE_val_1.jpg'), np.zeros((12, 16, 3), np.uint8))
+    return sem, ins
+
+
+def _official_ade_panoptic(sem_seg, ins_seg, categories, out_png):
+    """Transcription of the per-image loop of FC-CLIP/Mask2Former ``datasets/prepare_ade20k_pan_seg.py``
+    (panopticapi ``IdGenerator`` colours, stuff pasted first and measured before the things)."""
+    from panopticapi.utils import IdGenerator
+    from PIL import Image
+    categories_dict = {c['id']: c for c in categories}
+    map_id = {i: c['id'] for i, c in enumerate(c for c in categories if c['isthing'])}  # catid_mapping.txt
+    pan_seg = np.zeros(sem_seg.shape + (3,), dtype=np.uint8)
+    id_generator = IdGenerator(categories_dict)
+    semantic_cat_ids = sem_seg - 1
+    instance_cat_ids = ins_seg[..., 0] - 1
+    instance_ins_ids = ins_seg[..., 1]
+    segm_info = []
+
+    def bbox(mask):
+        hor_idx = np.nonzero(np.sum(mask, axis=0))[0]
+        vert_idx = np.nonzero(np.sum(mask, axis=1))[0]
+        x, y = hor_idx[0], vert_idx[0]
+        return [int(x), int(y), int(hor_idx[-1] - x + 1), int(vert_idx[-1] - y + 1)]
+
+    for semantic_cat_id in np.unique(semantic_cat_ids):
+        if semantic_cat_id == 255 or categories_dict[semantic_cat_id]['isthing']:
+            continue
+        mask = semantic_cat_ids == semantic_cat_id
+        segment_id, color = id_generator.get_id_and_color(semantic_cat_id)
+        pan_seg[mask] = color
+        segm_info.append({'id': int(segment_id), 'category_id': int(semantic_cat_id), 'area': int(np.sum(mask)),
+                          'bbox': bbox(mask), 'iscrowd': 0})
+    for thing_id in np.unique(instance_ins_ids):
+        if thing_id == 0:
+            continue
+        mask = instance_ins_ids == thing_id
+        instance_cat_id = np.unique(instance_cat_ids[mask])
+        assert len(instance_cat_id) == 1
+        semantic_cat_id = map_id[instance_cat_id[0]]
+        segment_id, color = id_generator.get_id_and_color(semantic_cat_id)
+        pan_seg[mask] = color
+        segm_info.append({'id': int(segment_id), 'category_id': int(semantic_cat_id), 'area': int(np.sum(mask)),
+                          'bbox': bbox(mask), 'iscrowd': 0})
+    Image.fromarray(pan_seg).save(out_png)
+    return segm_info
+
+
+def test_ade20k_panoptic_json_equals_official(tmp_path):
+    import contextlib
+    import io
+
+    from panopticapi.evaluation import pq_compute
+    conv = _load('prepare_ade20k_panoptic')
+    sem, ins = _ade_inputs(tmp_path)
     assert conv.main(['--root', str(tmp_path), '--splits', 'validation', '--workers', '1']) == 0
+    ours = json.loads((tmp_path / 'ade20k_panoptic_val.json').read_text())
+    (tmp_path / 'official').mkdir()
+    official = _official_ade_panoptic(sem, ins, ours['categories'], tmp_path / 'official/ADE_val_1.png')
+
+    def key(s):
+        return (s['category_id'], s['area'], tuple(s['bbox']), s['iscrowd'])
+
+    segs = ours['annotations'][0]['segments_info']
+    assert sorted(map(key, segs)) == sorted(map(key, official))
+    by_cat = {s['category_id']: s for s in segs if s['category_id'] in (0, 2)}
+    assert by_cat[0]['area'] == 72 and by_cat[2]['area'] == 8  # pre-paste areas; sky is absent from the PNG
+    pan = cv2.imread(str(tmp_path / 'ade20k_panoptic_val/ADE_val_1.png'))[..., ::-1].astype(np.int64)
+    pan = pan[..., 0] + 256 * pan[..., 1] + 65536 * pan[..., 2]
+    assert by_cat[2]['id'] not in pan and (pan == by_cat[0]['id']).sum() == 72 - 7 - 8
+    # PQ depends only on segments, categories and JSON areas: the same prediction scores the same against
+    # our files and the official ones, and below 100 although it reproduces the PNG exactly.
+    (tmp_path / 'pred').mkdir()
+    cv2.imwrite(str(tmp_path / 'pred/ADE_val_1.png'),
+                cv2.imread(str(tmp_path / 'ade20k_panoptic_val/ADE_val_1.png')))
+    present = set(np.unique(pan).tolist())
+    pred_json = dict(annotations=[dict(image_id='ADE_val_1', file_name='ADE_val_1.png',
+                                       segments_info=[dict(id=s['id'], category_id=s['category_id'])
+                                                      for s in segs if s['id'] in present])])
+    (tmp_path / 'pred.json').write_text(json.dumps(pred_json))
+    off_json = dict(ours, annotations=[dict(ours['annotations'][0], segments_info=official)])
+    (tmp_path / 'official.json').write_text(json.dumps(off_json))
+    with contextlib.redirect_stdout(io.StringIO()):
+        r_ours = pq_compute(str(tmp_path / 'ade20k_panoptic_val.json'), str(tmp_path / 'pred.json'),
+                            str(tmp_path / 'ade20k_panoptic_val'), str(tmp_path / 'pred'))
+        r_off = pq_compute(str(tmp_path / 'official.json'), str(tmp_path / 'pred.json'),
+                           str(tmp_path / 'official'), str(tmp_path / 'pred'))
+    for split in ('All', 'Things', 'Stuff'):
+        assert r_ours[split] == pytest.approx(r_off[split])
+    assert r_ours['Things']['pq'] == pytest.approx(1.0) and r_ours['Stuff']['pq'] < 0.75
+    # the dataset reads it back: VOID where a thing class has no instance, the vanished sky still listed
     ds = CocoPanopticDataset(ann_file='ade20k_panoptic_val.json', data_root=str(tmp_path),
                              vocabulary='ade20k_150',
                              data_prefix=dict(img='images/validation', seg='ade20k_panoptic_val'),
                              pipeline=[dict(type='LoadImage'), dict(type='LoadPanopticAnnotations')])
     out = ds[0]
-    first_thing = ds.metainfo['is_thing'].index(True)
-    segs = {s['id']: s for s in out['segments_info']}
-    assert sorted(s['category_id'] for s in segs.values()) == sorted([0, 2, first_thing, first_thing])
-    assert (out['gt_seg_map'][1:3, 4:7] == first_thing).all() and (out['gt_seg_map'][4:, :2] == 255).all()
-    assert sum(s['area'] for s in segs.values()) == 6 * 8 - 4
+    assert sorted(s['category_id'] for s in out['segments_info']) == [0, 2, 3, 7, 7, 8]
+    assert (out['gt_seg_map'][8:10, 0:2] == 255).all() and (out['gt_seg_map'][10:, :3] == 255).all()
+
+
+def test_ade20k_eval_config_scores_sceneparsing_labels(tmp_path):
+    """FC-CLIP's ADE-150 mIoU GT is annotations_detectron2 (SceneParsing labels), not the panoptic-derived map:
+    thing-class pixels without an instance keep their class there instead of becoming VOID."""
+    from mmengine.config import Config
+
+    from ovseg.registry import DATASETS
+    _ade_inputs(tmp_path)
+    assert _load('prepare_ade20k_panoptic').main(['--root', str(tmp_path), '--splits', 'validation',
+                                                  '--workers', '1']) == 0
+    assert _load('prepare_ade20k_sem_seg').main(['--root', str(tmp_path), '--splits', 'validation',
+                                                 '--workers', '1']) == 0
+    cfg = Config.fromfile(str(TOOLS.parents[1] / 'configs/_base_/datasets/ade20k_panoptic.py'))
+    ds_cfg = cfg.val_dataloader.dataset
+    ds_cfg.data_root = str(tmp_path)
+    ds_cfg.pipeline = [t for t in ds_cfg.pipeline if t.type != 'ResizeShortestEdge']
+    sample = DATASETS.build(ds_cfg)[0]['data_samples']
+    sem = sample.gt_sem_seg.data[0].numpy()
+    assert (sem[8:10, 0:2] == 7).all()  # bed pixels without an instance: class 7, not 255
+    assert (sem[10:, :3] == 255).all() and (sem[0:2, 12:16] == 2).all()  # unlabelled; sky under a thing
+    assert sample.gt_panoptic_seg.data.shape == (1, 12, 16)
 
 
 def test_cityscapes_panoptic_maps_label_ids_to_train_ids(tmp_path, capsys):

@@ -13,6 +13,9 @@ CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_types_are_registered(name):
     cfg = Config.fromfile(str(CONFIG_DIR / name))
+    if 'val_dataloader' not in cfg:  # a variables-only base (ade20k_panoptic_val.py)
+        cfg = Config(dict(val_dataloader=dict(dataset=cfg.ade20k_val_dataset),
+                          val_evaluator=cfg.ade20k_val_evaluator))
     loaders = [cfg.val_dataloader] + ([cfg.train_dataloader] if 'train_dataloader' in cfg else [])
     for loader in loaders:
         ds = loader.dataset
@@ -20,12 +23,15 @@ def test_config_types_are_registered(name):
         for t in ds.pipeline:
             assert TRANSFORMS.get(t.type) is not None, t.type
         assert ds.pipeline[-1].type == 'PackSegInputs'
-    assert {e.type for e in cfg.val_evaluator} <= {'PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric'}
+    from ovseg.registry import METRICS
+    for e in cfg.val_evaluator:
+        assert METRICS.get(e.type) is not None, e.type
 
 
 def test_expected_config_set():
-    assert set(CONFIGS) == {'coco_panoptic.py', 'ade20k_panoptic.py', 'cityscapes_panoptic.py',
-                            'mapillary_panoptic.py', 'ade20k_847.py', 'pascal_context_59.py',
+    assert set(CONFIGS) == {'coco_panoptic.py', 'coco_panoptic_ade20k_val.py', 'ade20k_panoptic.py',
+                            'ade20k_panoptic_val.py',
+                            'cityscapes_panoptic.py', 'mapillary_panoptic.py', 'ade20k_847.py', 'pascal_context_59.py',
                             'pascal_context_459.py', 'pascal_voc_20.py', 'pascal_voc_21.py', 'toy_scenes.py',
                             'panoptic_eval.py', 'sem_seg_eval.py'}  # the last two: shared eval bases
 
@@ -49,3 +55,29 @@ def test_toy_config_builds(toy_root, tmp_path):
     out = ds[0]
     assert out['inputs'].shape == (3, 128, 128)
     assert 'star' in ds.metainfo['novel_classes'] and 'star' not in ds.metainfo['classes']
+
+
+def test_instance_ap_protocol_per_dataset():
+    """Panoptic-derived AP only for ADE20K (its official protocol); COCO and Cityscapes use their own GT."""
+    def evaluators(name):
+        return {e.type: e for e in Config.fromfile(str(CONFIG_DIR / name)).val_evaluator}
+    assert set(evaluators('ade20k_panoptic.py')) == {'PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric'}
+    coco = evaluators('coco_panoptic.py')
+    assert 'InstanceMaskAPMetric' not in coco
+    assert coco['CocoInstanceAPMetric'].ann_file == 'data/coco/annotations/instances_val2017.json'
+    cityscapes = evaluators('cityscapes_panoptic.py')
+    assert 'InstanceMaskAPMetric' not in cityscapes
+    assert cityscapes['CityscapesInstanceAPMetric'].gt_dir == 'data/cityscapes/gtFine/val'
+    assert set(evaluators('mapillary_panoptic.py')) == {'PanopticMetric', 'SemSegMetric'}  # INSTANCE_ON False
+
+
+def test_separate_semantic_gt_where_fcclip_registers_one():
+    """ADE20K-150 and Mapillary score mIoU on their semantic releases, not on maps derived from panoptic PNGs."""
+    for name, sem_dir, ignore in (('ade20k_panoptic.py', 'annotations_detectron2/validation/', None),
+                                  ('mapillary_panoptic.py', 'validation/labels/', 65)):
+        ds = Config.fromfile(str(CONFIG_DIR / name)).val_dataloader.dataset
+        assert ds.data_prefix['sem_seg'] == sem_dir
+        steps = {t.type: t for t in ds.pipeline}
+        assert steps['LoadSemSegAnnotations'].path_key == 'sem_seg_map_path'
+        assert steps['LoadPanopticAnnotations'].with_seg_map is False
+        assert ds.get('metainfo', {}).get('ignore_index') == ignore

@@ -113,16 +113,20 @@ def test_resize_nearest_centre_sampling():
     assert np.array_equal(resize_nearest(np.arange(8)[None], (1, 4)), [[1, 3, 5, 7]])
 
 
-def test_pack_instances_skip_crowd_and_absent_segments():
+def test_pack_instances_skip_crowd_keep_cropped_segments_empty():
     r = _sample(with_crowd=True)
     r['segments_info'].append(dict(id=9999, category_id=1, iscrowd=0, isthing=True, area=5))  # cropped away
-    packed = PackSegInputs(with_instances=True)(r)
+    packed = PackSegInputs(with_instances=True)(dict(r))
     inputs, ds = packed['inputs'], packed['data_samples']
     assert inputs.dtype == torch.uint8 and inputs.shape == (3, 60, 90)
     assert torch.equal(inputs.permute(1, 2, 0), torch.from_numpy(r['img']))
-    assert ds.gt_instances.labels.tolist() == [1, 0]
-    assert ds.gt_instances.masks.dtype == torch.bool and ds.gt_instances.masks.shape == (2, 60, 90)
-    assert ds.gt_instances.masks[1].sum() == 600
+    # FC-CLIP's LSJ mapper: every non-crowd segments_info entry is a target, an empty mask if the crop removed it
+    assert ds.gt_instances.labels.tolist() == [1, 0, 1]
+    assert ds.gt_instances.masks.dtype == torch.bool and ds.gt_instances.masks.shape == (3, 60, 90)
+    assert ds.gt_instances.masks[1].sum() == 600 and ds.gt_instances.masks[2].sum() == 0
+    # the documented option: only segments still in the map
+    dropped = PackSegInputs(with_instances=True, keep_empty_segments=False)(dict(r))['data_samples']
+    assert dropped.gt_instances.labels.tolist() == [1, 0]
     assert ds.gt_panoptic_seg.data.shape == (1, 60, 90) and ds.gt_sem_seg.data.dtype == torch.long
     assert ds.is_synthetic is False and ds.img_path == 'x.png' and len(ds.segments_info) == 4
     # crowd pixels keep their class in the semantic map (detectron2 convention) but give no target

@@ -125,3 +125,18 @@ def test_eval_semseg_vocabulary_names(tmp_path):
     res = _load_tool('eval_semseg').main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'),
                                           '--vocabulary', 'toy_scenes'])
     assert res['mIoU'] == 100.0 and f'IoU-{names[0]}' in res
+
+
+def test_eval_semseg_16bit_class_255_counts(tmp_path):
+    """A-847 TIFFs: the default ignore value follows the dataset rule (65535), so class 255 is scored."""
+    (tmp_path / 'gt').mkdir()
+    (tmp_path / 'pred').mkdir()
+    gt = np.array([[255, 255, 3, 65535]], np.uint16)
+    cv2.imwrite(str(tmp_path / 'gt' / 'a.tif'), gt)
+    cv2.imwrite(str(tmp_path / 'pred' / 'a.png'), np.array([[255, 3, 3, 255]], np.uint16))
+    res = _load_tool('eval_semseg').main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'),
+                                          '--vocabulary', 'ade20k_847', '--gt-suffix', '.tif'])
+    assert res['IoU-pier'] == pytest.approx(50.0) and res['mIoU'] == pytest.approx(50.0)
+    with pytest.raises(ValueError, match='--ignore-index: ignore_index 255 is one of the 847 class indices'):
+        _load_tool('eval_semseg').main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'),
+                                        '--vocabulary', 'ade20k_847', '--gt-suffix', '.tif', '--ignore-index', '255'])

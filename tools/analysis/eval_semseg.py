@@ -1,9 +1,12 @@
 """mIoU / fwIoU / mACC / pACC of semantic label PNGs against GT label PNGs (matched by file stem).
 
     python tools/analysis/eval_semseg.py --gt-dir gt/ --pred-dir pred/ (--num-classes C | --vocabulary NAME)
-        [--reduce-zero-label] [--convention detectron2|mmseg] [--ignore-index 255] [--out result.json]
+        [--reduce-zero-label] [--convention detectron2|mmseg] [--ignore-index N] [--gt-suffix .tif]
+        [--out result.json]
 
 ``--reduce-zero-label`` applies mmseg's rule to the GT (0 -> ignore, others - 1), e.g. raw ADE20K labels.
+``--ignore-index`` defaults to the dataset rule the loader and ``SemSegMetric`` use: 255, or 65535 when there
+are more than 255 classes (A-847 / PC-459 16-bit TIFFs, where 255 is a class).
 """
 from __future__ import annotations
 
@@ -18,15 +21,16 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ovseg.evaluation.functional.sem_seg import (
+from ovseg.datasets.metainfo import check_ignore_index, default_ignore_index  # noqa: E402
+from ovseg.evaluation.functional.sem_seg import (  # noqa: E402
     CONVENTIONS,
     SemSegStats,
-    sem_seg_image_stats,  # noqa: E402
+    sem_seg_image_stats,
     sem_seg_summary)
 
 
 def read_label_png(path: str) -> np.ndarray:
-    """Single-channel label PNG (8 or 16 bit) -> int64 H×W."""
+    """Single-channel label image (8/16-bit PNG or TIFF) -> int64 H×W."""
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise FileNotFoundError(f'cannot read label image {path}')
@@ -60,11 +64,17 @@ def evaluate_dirs(gt_dir: str,
                   pred_dir: str,
                   class_names: list[str],
                   convention: str = 'detectron2',
-                  ignore_index: int = 255,
+                  ignore_index: int | None = None,
                   reduce_zero: bool = False,
                   gt_suffix: str = '.png',
                   pred_suffix: str = '.png') -> dict[str, float]:
-    """Evaluate every GT PNG in ``gt_dir`` against the prediction with the same stem in ``pred_dir``."""
+    """Evaluate every GT map in ``gt_dir`` against the prediction with the same stem in ``pred_dir``.
+
+    ``ignore_index`` None = the dataset rule (:func:`ovseg.datasets.metainfo.default_ignore_index`).
+    """
+    if ignore_index is None:
+        ignore_index = default_ignore_index(len(class_names))
+    ignore_index = check_ignore_index(ignore_index, len(class_names), '--ignore-index')
     names = sorted(f[:-len(gt_suffix)] for f in os.listdir(gt_dir) if f.endswith(gt_suffix))
     if not names:
         raise FileNotFoundError(f'no *{gt_suffix} label images in {gt_dir}')
@@ -92,11 +102,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument('--vocabulary', default=None, help='ovseg vocabulary name or file (class names)')
     parser.add_argument('--reduce-zero-label', action='store_true')
     parser.add_argument('--convention', choices=CONVENTIONS, default='detectron2')
-    parser.add_argument('--ignore-index', type=int, default=255)
+    parser.add_argument('--ignore-index', type=int, default=None,
+                        help='GT value not evaluated (default 255, or 65535 for more than 255 classes)')
+    parser.add_argument('--gt-suffix', default='.png', help="GT file ending, e.g. '.tif' for A-847 / PC-459")
+    parser.add_argument('--pred-suffix', default='.png')
     parser.add_argument('--out', default=None, help='write all metrics as JSON')
     args = parser.parse_args(argv)
     res = evaluate_dirs(args.gt_dir, args.pred_dir, _class_names(args), args.convention, args.ignore_index,
-                        args.reduce_zero_label)
+                        args.reduce_zero_label, args.gt_suffix, args.pred_suffix)
     for key in ('mIoU', 'fwIoU', 'mACC', 'pACC'):
         print(f'{key:6s} {res[key]:7.3f}')
     if args.out:

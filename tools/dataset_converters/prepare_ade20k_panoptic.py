@@ -4,9 +4,15 @@ Follows detectron2/FC-CLIP ``datasets/prepare_ade20k_pan_seg.py``: categories ar
 classes (ids 0..149, 100 of them things); stuff segments come from ``annotations/<split>/*.png`` (label−1),
 thing segments from ``annotations_instance/<split>/*.png`` (R = instance category 1..100, G = instance id),
 pasted over the stuff. Instance category k is the k-th thing class in id order (the official
-``ade20k_instance_catid_mapping.txt`` is exactly this order-preserving map). Segment ids are
-``(category + 1) * 1000 + n`` rather than detectron2's random colours; segments and categories are identical,
-so PQ is unaffected.
+``ade20k_instance_catid_mapping.txt`` is exactly this order-preserving map).
+
+The JSON is the official one segment for segment: a stuff segment's ``area`` and ``bbox`` are measured on
+the semantic map *before* the things are pasted, and a stuff segment that the things cover completely stays
+in ``segments_info`` although the PNG no longer shows it. panopticapi takes the GT area from the JSON, so
+both choices change PQ (a larger union, and an unmatchable segment counted as a false negative); the
+official numbers were computed this way. Only the segment ids differ: ``(category + 1) * 1000 + n`` instead
+of panopticapi ``IdGenerator`` colours, which PQ never looks at
+(``tests/datasets/test_converters.py`` checks both against a transcription of the official script).
 
 Example::
 
@@ -49,6 +55,7 @@ def convert_one(job: tuple[str, str, str, str, list[int], list[bool]]) -> tuple[
     cats = sem.astype(np.int64) - 1  # 0 (unlabelled) → -1
     pan = np.zeros(sem.shape, dtype=np.int64)
     segments = []
+    # Stuff first, with area / bbox of the semantic mask (the official script measures before pasting).
     for cat in np.unique(cats).tolist():
         if cat < 0 or isthing[cat]:
             continue
@@ -69,19 +76,13 @@ def convert_one(job: tuple[str, str, str, str, list[int], list[bool]]) -> tuple[
         cat = thing_ids[int(inst_cats[0]) - 1]
         count[cat] = count.get(cat, 0) + 1
         seg_id = (cat + 1) * 1000 + count[cat]
-        pan[mask] = seg_id
-        segments.append(dict(id=seg_id, category_id=cat, area=0, bbox=[0, 0, 0, 0], iscrowd=0))
-    # things pasted over stuff: recompute areas/boxes from the final map and drop vanished stuff
-    final = []
-    for seg in segments:
-        mask = pan == seg['id']
-        if mask.any():
-            seg.update(area=int(mask.sum()), bbox=bbox_of_mask(mask))
-            final.append(seg)
+        pan[mask] = seg_id  # things pasted over stuff; stuff JSON entries keep their pre-paste area
+        segments.append(dict(id=seg_id, category_id=cat, area=int(mask.sum()), bbox=bbox_of_mask(mask),
+                             iscrowd=0))
     if not cv2.imwrite(out_path, id2rgb(pan)[..., ::-1]):
         raise OSError(f'cannot write {out_path}')
     image = dict(id=stem, file_name=stem + '.jpg', height=int(sem.shape[0]), width=int(sem.shape[1]))
-    return image, dict(image_id=stem, file_name=stem + '.png', segments_info=final)
+    return image, dict(image_id=stem, file_name=stem + '.png', segments_info=segments)
 
 
 def convert(root: str, splits: list[str], workers: int = 1) -> None:

@@ -5,5 +5,8 @@ val_dataloader = dict(dataset=dict(
     data_root=data_root,
     data_prefix=dict(img='images_detectron2/validation/', seg='annotations_detectron2/validation/'),
     seg_map_suffix='.tif',
-    vocabulary='ade20k_847'))
+    vocabulary='ade20k_847',
+    # 16-bit labels: 255 is a class, 65535 = unlabelled
+    # (ignore_label=65535 in FC-CLIP's register_ade20k_full.py)
+    ignore_index=65535))
 test_dataloader = val_dataloader

@@ -17,3 +17,14 @@ val_dataloader = dict(dataset=dict(
     vocabulary='cityscapes',
     pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# train_net.py, evaluator_type `cityscapes_panoptic_seg`: COCOPanopticEvaluator, CityscapesSemSegEvaluator and
+# CityscapesInstanceEvaluator. AP is cityscapesScripts' instance evaluation on gtFine/val/*_instanceIds.png.
+# mIoU: SemSegMetric on the panoptic GT's labels (the 19 evaluated classes; ignoreInEval pixels are VOID), i.e.
+# the labels CityscapesSemSegEvaluator reads; its per-class IoU equals cityscapesScripts' wherever a class
+# occurs in the GT, which every class does on the full val split.
+val_evaluator = [
+    dict(type='PanopticMetric'),
+    dict(type='SemSegMetric'),
+    dict(type='CityscapesInstanceAPMetric', gt_dir=data_root + 'gtFine/val'),
+]
+test_evaluator = val_evaluator

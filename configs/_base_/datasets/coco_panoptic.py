@@ -35,25 +35,30 @@ train_dataloader = dict(
         vocabulary='coco_panoptic',
         filter_cfg=dict(filter_empty_gt=True),  # d2 DATALOADER.FILTER_EMPTY_ANNOTATIONS True
         pipeline=train_pipeline))
+coco_val_dataset = dict(  # also a variable, for recipes that validate on COCO next to another val set
+    type=dataset_type,
+    data_root=data_root,
+    ann_file='annotations/panoptic_val2017.json',
+    data_prefix=dict(img='val2017/', seg='annotations/panoptic_val2017/'),
+    vocabulary='coco_panoptic',
+    test_mode=True,
+    pipeline=test_pipeline)
 val_dataloader = dict(
     batch_size=1,  # detectron2 inference batch size 1
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/panoptic_val2017.json',
-        data_prefix=dict(img='val2017/', seg='annotations/panoptic_val2017/'),
-        vocabulary='coco_panoptic',
-        test_mode=True,
-        pipeline=test_pipeline))
+    dataset=coco_val_dataset)
 test_dataloader = val_dataloader
 
-# FC-CLIP evaluates COCO with COCOPanopticEvaluator + SemSegEvaluator + instance AP (train_net.py).
-val_evaluator = [
+# FC-CLIP evaluates COCO with COCOPanopticEvaluator + SemSegEvaluator + COCOEvaluator (train_net.py); the
+# latter scores mask AP against the instance annotations (json_file of register_coco_panoptic_annos_semseg.py),
+# not against thing segments of the panoptic PNGs. mIoU: semantic labels of every listed panoptic segment (crowd
+# included, VOID ignored), as prepare_coco_semantic_annos_from_panoptic_annos.py makes them.
+coco_val_evaluator = [
     dict(type='PanopticMetric'),
     dict(type='SemSegMetric'),
-    dict(type='InstanceMaskAPMetric'),
+    dict(type='CocoInstanceAPMetric', ann_file=data_root + 'annotations/instances_val2017.json'),
 ]
+val_evaluator = coco_val_evaluator
 test_evaluator = val_evaluator

@@ -5,5 +5,8 @@ val_dataloader = dict(dataset=dict(
     data_root=data_root,
     data_prefix=dict(img='images/validation/', seg='annotations_ctx459/validation/'),
     seg_map_suffix='.tif',
-    vocabulary='pascal_context_459'))
+    vocabulary='pascal_context_459',
+    # 16-bit labels: 255 is a class, 65535 = unlabelled
+    # (ignore_label=65535 in FC-CLIP's register_pascal_ctx_459_sem_seg.py)
+    ignore_index=65535))
 test_dataloader = val_dataloader

@@ -6,7 +6,7 @@ dataset_type = 'SemSegDataset'
 test_pipeline = [
     dict(type='LoadImage'),
     dict(type='ResizeShortestEdge', short_edge_length=800, max_size=1333),  # MIN/MAX_SIZE_TEST 800/1333
-    dict(type='LoadSemSegAnnotations'),  # 16-bit TIFF ignore 65535 is mapped to 255
+    dict(type='LoadSemSegAnnotations'),  # keeps the dataset's ignore value (65535 for A-847 / PC-459)
     dict(type='PackSegInputs'),
 ]
 val_dataloader = dict(

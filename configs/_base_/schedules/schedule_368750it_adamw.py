@@ -7,17 +7,15 @@ max_iters = 368750
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
+    # Parameter groups of FC-CLIP's train_net.py build_optimizer (by module type, not name patterns):
+    # norm layers SOLVER.WEIGHT_DECAY_NORM 0.0 (d2 default), nn.Embedding (query_feat/query_embed/decoder
+    # level_embed/void_embedding) SOLVER.WEIGHT_DECAY_EMBED 0.0 (fcclip/config.py), plain nn.Parameters
+    # (pixel-decoder level_embed, logit_scale) WEIGHT_DECAY 0.05, modules named *backbone* lr x 0.1
+    # (BACKBONE_MULTIPLIER; the CLIP is frozen, so no group), frozen parameters left out.
+    constructor='Detectron2OptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05, betas=(0.9, 0.999)),
     clip_grad=dict(max_norm=0.01, norm_type=2),
-    # WEIGHT_DECAY_EMBED 0.0 for query/level embeddings; norm layers no decay (SOLVER.WEIGHT_DECAY_NORM 0.0).
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={
-            'backbone': dict(lr_mult=0.1),  # BACKBONE_MULTIPLIER (CLIP is frozen anyway)
-            'query_embed': dict(lr_mult=1.0, decay_mult=0.0),
-            'query_feat': dict(lr_mult=1.0, decay_mult=0.0),
-            'level_embed': dict(lr_mult=1.0, decay_mult=0.0),
-        }),
+    paramwise_cfg=dict(backbone_multiplier=0.1, weight_decay_norm=0.0, weight_decay_embed=0.0),
 )
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[327778, 355092], gamma=0.1),

@@ -24,12 +24,22 @@ class PackSegInputs(BaseTransform):
 
     Sets ``gt_panoptic_seg`` (from ``gt_pan_id``) and ``gt_sem_seg`` (from ``gt_seg_map``) whenever present.
     With ``with_instances`` it also builds ``gt_instances`` (training targets): one bool mask per non-crowd
-    segment still present in the (cropped) panoptic map, labelled with its contiguous class; for
-    semantic-only samples, one mask per class present in ``gt_seg_map``.
+    segment of ``segments_info``, labelled with its contiguous class; for semantic-only samples, one mask per
+    class present in ``gt_seg_map`` (the sample's ``ignore_index`` excluded).
+
+    Args:
+        with_instances: build ``gt_instances``.
+        keep_empty_segments: a segment that the crop (LSJ) removed from the map stays a target with an empty
+            mask, as FC-CLIP's ``coco_panoptic_new_baseline_dataset_mapper.py`` does (one mask per non-crowd
+            ``segments_info`` entry, whatever the crop left); the matched query then learns "this class, no
+            pixels here". ``False`` drops such segments (a target per segment still visible).
+        meta_keys: results keys copied into the data sample's metainfo.
     """
 
-    def __init__(self, with_instances: bool = False, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+    def __init__(self, with_instances: bool = False, keep_empty_segments: bool = True,
+                 meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
         self.with_instances = with_instances
+        self.keep_empty_segments = keep_empty_segments
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
@@ -44,7 +54,7 @@ class PackSegInputs(BaseTransform):
         if 'gt_seg_map' in results:
             sample.gt_sem_seg = PixelData(data=torch.from_numpy(results['gt_seg_map'].astype(np.int64))[None])
         if self.with_instances:
-            sample.gt_instances = self._instances(results, img.shape[:2])
+            sample.gt_instances = self._instances(results, img.shape[:2], self.keep_empty_segments)
         meta = {k: copy.deepcopy(results[k]) for k in self.meta_keys if k in results}
         meta.setdefault('is_synthetic', False)
         meta.setdefault('segments_info', [])
@@ -52,21 +62,22 @@ class PackSegInputs(BaseTransform):
         return dict(inputs=inputs, data_samples=sample)
 
     @staticmethod
-    def _instances(results: dict, hw: tuple[int, int]) -> InstanceData:
+    def _instances(results: dict, hw: tuple[int, int], keep_empty: bool) -> InstanceData:
         masks: list[np.ndarray] = []
         labels: list[int] = []
         if 'gt_pan_id' in results:
             pan = results['gt_pan_id']
-            present = set(np.unique(pan).tolist())
+            present = None if keep_empty else set(np.unique(pan).tolist())
             for seg in results.get('segments_info', []):
-                if seg.get('iscrowd', 0) or seg['id'] not in present:
+                if seg.get('iscrowd', 0) or (present is not None and seg['id'] not in present):
                     continue
                 masks.append(pan == seg['id'])
                 labels.append(int(seg['category_id']))
         elif 'gt_seg_map' in results:
             sem = results['gt_seg_map']
+            ignore = int(results.get('ignore_index', IGNORE_INDEX))  # 65535 where 255 is a class (A-847)
             for cls in np.unique(sem).tolist():
-                if cls == IGNORE_INDEX:
+                if cls == ignore:
                     continue
                 masks.append(sem == cls)
                 labels.append(int(cls))
@@ -79,4 +90,5 @@ class PackSegInputs(BaseTransform):
         return instances
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(with_instances={self.with_instances}, meta_keys={self.meta_keys})'
+        return (f'{type(self).__name__}(with_instances={self.with_instances}, '
+                f'keep_empty_segments={self.keep_empty_segments}, meta_keys={self.meta_keys})')

@@ -98,11 +98,12 @@ class FixedSizeCrop(BaseTransform):
     As detectron2's ``FixedSizeCrop``, one uniform draw positions the crop on both axes
     (``offset = round(max_offset * u)``). An image smaller than the crop (LSJ scale < 1) is not cropped,
     only padded: image with ``img_pad_value`` (128), ``gt_pan_id`` with 0 (VOID, so padding never becomes a
-    target) and ``gt_seg_map`` with 255 (ignored by the loss and metrics). ``pad=False`` skips padding.
+    target) and ``gt_seg_map`` with ``seg_pad_value`` (default: the sample's ``ignore_index``, 255 unless the
+    dataset says otherwise; ignored by the loss and metrics). ``pad=False`` skips padding.
     """
 
     def __init__(self, crop_size: Sequence[int] | int = (1024, 1024), pad: bool = True,
-                 img_pad_value: float = 128, seg_pad_value: int = IGNORE_INDEX,
+                 img_pad_value: float = 128, seg_pad_value: int | None = None,
                  pan_pad_value: int = VOID) -> None:
         self.crop_size = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
         self.pad = pad
@@ -110,9 +111,12 @@ class FixedSizeCrop(BaseTransform):
         self.seg_pad_value = seg_pad_value
         self.pan_pad_value = pan_pad_value
 
-    def _pad_value(self, key: str) -> float:
-        return {'img': self.img_pad_value, 'gt_pan_id': self.pan_pad_value,
-                'gt_seg_map': self.seg_pad_value}[key]
+    def _pad_value(self, key: str, results: dict) -> float:
+        if key == 'gt_seg_map':
+            if self.seg_pad_value is not None:
+                return self.seg_pad_value
+            return results.get('ignore_index', IGNORE_INDEX)
+        return {'img': self.img_pad_value, 'gt_pan_id': self.pan_pad_value}[key]
 
     def transform(self, results: dict) -> dict:
         h, w = results['img'].shape[:2]
@@ -125,7 +129,8 @@ class FixedSizeCrop(BaseTransform):
                 continue
             arr = results[key][off_y:off_y + out_hw[0], off_x:off_x + out_hw[1]]
             if self.pad and arr.shape[:2] != self.crop_size:
-                padded = np.full(self.crop_size + arr.shape[2:], self._pad_value(key), dtype=arr.dtype)
+                padded = np.full(self.crop_size + arr.shape[2:], self._pad_value(key, results),
+                                 dtype=arr.dtype)
                 padded[:arr.shape[0], :arr.shape[1]] = arr
                 arr = padded
             results[key] = np.ascontiguousarray(arr)

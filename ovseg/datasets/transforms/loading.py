@@ -14,8 +14,6 @@ from ovseg.registry import TRANSFORMS
 
 from ..panoptic_utils import IGNORE_INDEX
 
-_16BIT_IGNORE = 65535  # A-847 / PC-459 16-bit TIFF ignore label (detectron2 registration)
-
 
 def _imread(path: str, flags: int, who: str, key: str) -> np.ndarray:
     img = cv2.imread(path, flags)
@@ -24,11 +22,11 @@ def _imread(path: str, flags: int, who: str, key: str) -> np.ndarray:
     return img
 
 
-def _check_same_size(results: dict, label: np.ndarray, who: str) -> None:
+def _check_same_size(results: dict, label: np.ndarray, who: str, path: str | None = None) -> None:
     """Label maps must match the image they annotate; compare with the loaded image's original size."""
     ori = results.get('ori_shape')
     if ori is not None and tuple(label.shape[:2]) != tuple(ori[:2]):
-        raise ValueError(f"{who}: annotation '{results.get('seg_map_path')}' is "
+        raise ValueError(f"{who}: annotation '{path or results.get('seg_map_path')}' is "
                          f"{label.shape[1]}x{label.shape[0]} "
                          f"(WxH) but image '{results.get('img_path')}' is {ori[1]}x{ori[0]}")
 
@@ -63,6 +61,8 @@ class LoadImage(BaseTransform):
 @TRANSFORMS.register_module()
 class LoadPanopticAnnotations(BaseTransform):
     """Read the panoptic PNG at ``seg_map_path`` into ``gt_pan_id`` (int64, 0 = VOID) and ``gt_seg_map``.
+
+    ``gt_seg_map`` marks VOID with the sample's ``ignore_index`` (the dataset's, 255 by default).
 
     Args:
         with_seg_map: also derive ``gt_seg_map`` (contiguous class per pixel, 255 for VOID).
@@ -102,7 +102,8 @@ class LoadPanopticAnnotations(BaseTransform):
             pan = ids[inverse]
         results['gt_pan_id'] = pan
         if self.with_seg_map:
-            lut = np.array([seg_cat.get(int(i), IGNORE_INDEX) for i in ids], dtype=np.int64)
+            ignore = int(results.get('ignore_index', IGNORE_INDEX))
+            lut = np.array([seg_cat.get(int(i), ignore) for i in ids], dtype=np.int64)
             results['gt_seg_map'] = lut[inverse]
         return results
 
@@ -112,21 +113,34 @@ class LoadPanopticAnnotations(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadSemSegAnnotations(BaseTransform):
-    """Read a label map (PNG/TIFF, 8 or 16 bit) at ``seg_map_path`` into ``gt_seg_map`` (int64, 255 ignore).
+    """Read a label map (PNG/TIFF, 8 or 16 bit) into ``gt_seg_map`` (int64; the dataset's ignore value kept).
 
-    ``reduce_zero_label`` (None = take ``results['reduce_zero_label']``) maps 0 → 255 and v → v−1, exactly as
-    mmseg. 16-bit maps' 65535 becomes 255. Values ≥ ``num_classes`` other than 255 are rejected when
-    ``num_classes`` is given, since they would index past the classifier.
+    The ignore value is the dataset's (``results['ignore_index']``, set by :class:`SemSegDataset` /
+    :class:`CocoPanopticDataset` from their ``metainfo``) unless ``ignore_index`` is given; 255 when neither
+    says. It is never remapped: in A-847 / PC-459 the 16-bit TIFFs use 65535 and 255 is a class.
+    ``reduce_zero_label`` (None = take ``results['reduce_zero_label']``) maps 0 → ignore and v → v−1, exactly
+    as mmseg. Values ≥ ``num_classes`` other than the ignore value are rejected when ``num_classes`` is given,
+    since they would index past the classifier.
+
+    Args:
+        path_key: results key holding the file to read: ``'seg_map_path'`` for semantic datasets,
+            ``'sem_seg_map_path'`` for the separate semantic GT of a panoptic dataset (ADE20K-150's
+            ``annotations_detectron2``, as FC-CLIP's ``register_ade20k_panoptic.py`` registers it).
     """
 
-    def __init__(self, reduce_zero_label: bool | None = None, num_classes: int | None = None) -> None:
+    def __init__(self, reduce_zero_label: bool | None = None, num_classes: int | None = None,
+                 ignore_index: int | None = None, path_key: str = 'seg_map_path') -> None:
         self.reduce_zero_label = reduce_zero_label
         self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.path_key = path_key
 
     def transform(self, results: dict) -> dict:
-        path = results.get('seg_map_path')
+        path = results.get(self.path_key)
         if path is None:
-            raise KeyError("LoadSemSegAnnotations: results has no 'seg_map_path'")
+            hint = (" (set data_prefix['sem_seg'] on the panoptic dataset)"
+                    if self.path_key == 'sem_seg_map_path' else '')
+            raise KeyError(f"LoadSemSegAnnotations: results has no '{self.path_key}'{hint}")
         label = _imread(str(path), cv2.IMREAD_UNCHANGED, 'LoadSemSegAnnotations', 'label map')
         if label.ndim == 3:  # cv2 expands palette PNGs (raw VOC) to colours; PIL keeps the indices
             with Image.open(path) as im:
@@ -136,24 +150,28 @@ class LoadSemSegAnnotations(BaseTransform):
             raise ValueError(f"LoadSemSegAnnotations: label map '{path}' has {label.shape[2]} channels; "
                              'expected a single-channel map of class indices')
         label = label.astype(np.int64)
-        _check_same_size(results, label, 'LoadSemSegAnnotations')
-        label[label == _16BIT_IGNORE] = IGNORE_INDEX
+        _check_same_size(results, label, 'LoadSemSegAnnotations', path)
+        ignore = self.ignore_index if self.ignore_index is not None else results.get('ignore_index',
+                                                                                    IGNORE_INDEX)
+        ignore = int(ignore)
         reduce = self.reduce_zero_label
         if reduce is None:
             reduce = bool(results.get('reduce_zero_label', False))
         if reduce:
-            label[label == 0] = IGNORE_INDEX
+            unlabelled = (label == 0) | (label == ignore)
             label = label - 1
-            label[label == IGNORE_INDEX - 1] = IGNORE_INDEX
+            label[unlabelled] = ignore
         if self.num_classes is not None:
-            bad = np.unique(label[(label >= self.num_classes) & (label != IGNORE_INDEX)])
+            bad = np.unique(label[(label >= self.num_classes) & (label != ignore)])
             if bad.size:
                 raise ValueError(f"LoadSemSegAnnotations: '{path}' has label(s) {bad[:10].tolist()} outside "
-                                 f'0..{self.num_classes - 1} and != {IGNORE_INDEX}')
+                                 f'0..{self.num_classes - 1} and != the ignore value {ignore}')
         results['gt_seg_map'] = label
         results['reduce_zero_label'] = reduce
+        results['ignore_index'] = ignore
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(reduce_zero_label={self.reduce_zero_label}, '
-                f'num_classes={self.num_classes})')
+                f'num_classes={self.num_classes}, ignore_index={self.ignore_index}, '
+                f'path_key={self.path_key!r})')

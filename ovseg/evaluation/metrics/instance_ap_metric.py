@@ -1,4 +1,10 @@
-"""``InstanceMaskAPMetric``: COCO mask AP (pycocotools ``segm``) with GT instances taken from panoptic GT."""
+"""``InstanceMaskAPMetric``: COCO mask AP (pycocotools ``segm``) with GT instances taken from panoptic GT.
+
+Panoptic-derived AP is FC-CLIP's protocol for ADE20K-150 only: its ``ade20k_instance_val.json``
+(prepare_ade20k_ins_seg.py) holds the same instance masks as the thing segments of the panoptic GT. COCO AP
+comes from ``instances_val2017.json`` (:class:`CocoInstanceAPMetric`) and Cityscapes AP from cityscapesScripts
+(:class:`CityscapesInstanceAPMetric`).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -101,7 +107,10 @@ def coco_mask_ap(gts: Sequence[Sequence[Mapping[str, Any]]],
 
 @METRICS.register_module()
 class InstanceMaskAPMetric(BaseMetric):
-    """Mask AP of ``pred_instances`` against thing segments of the panoptic GT (crowd -> COCO ignore).
+    """Mask AP of ``pred_instances`` against thing segments of the **panoptic** GT (crowd -> COCO ignore).
+
+    The ADE20K-150 protocol (see the module docstring); for COCO and Cityscapes use the metrics of their
+    official instance annotations.
 
     Predictions: ``pred_instances.masks`` (bool K×H×W), ``labels``, ``scores``; predictions of non-thing
     classes are dropped (COCOeval would never look at them). Reports ``mAP, AP50, AP75, APs, APm, APl`` ×100.
@@ -153,5 +162,6 @@ class InstanceMaskAPMetric(BaseMetric):
                                     [r['size'] for r in results], thing_ids,
                                     {k: classes[k]
                                      for k in thing_ids} if self.classwise else None)
-        print_log('\n' + log, logger='current')
+        print_log('mask AP against the thing segments of the panoptic GT (FC-CLIP\'s ADE20K protocol)\n' + log,
+                  logger='current')
         return metrics

@@ -7,6 +7,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from ovseg.datasets.metainfo import check_ignore_index
+from ovseg.datasets.panoptic_utils import IGNORE_INDEX
 from ovseg.registry import METRICS
 
 from ..functional.sem_seg import CONVENTIONS, SemSegStats, sem_seg_image_stats, sem_seg_summary
@@ -32,13 +34,15 @@ def semantic_from_panoptic(pan: np.ndarray, segments: Sequence[Mapping[str, Any]
 class SemSegMetric(BaseMetric):
     """Semantic segmentation metrics from per-class TP / predicted / GT pixel counts (O(C) per image).
 
-    Reads ``pred_sem_seg.data`` and ``gt_sem_seg.data`` (255 = ignore). Without ``gt_sem_seg`` the GT is
-    derived from ``gt_panoptic_seg`` + ``segments_info`` (unlisted ids and VOID ignored).
+    Reads ``pred_sem_seg.data`` and ``gt_sem_seg.data``. Without ``gt_sem_seg`` the GT is derived from
+    ``gt_panoptic_seg`` + ``segments_info`` (unlisted ids and VOID ignored). FC-CLIP's ADE20K-150 mIoU uses the
+    SceneParsing labels instead: the ADE panoptic eval config loads them as ``gt_sem_seg``.
 
     Args:
         convention: ``'detectron2'`` (classes absent from the whole GT are left out of the means) or
             ``'mmseg'`` (``np.nanmean``; a predicted-but-absent class counts with IoU 0).
-        ignore_index: GT label that is not evaluated.
+        ignore_index: GT label that is not evaluated; default: ``dataset_meta['ignore_index']`` (255, or
+            65535 for A-847 / PC-459 where 255 is a class), the same value the dataset's loader keeps.
         nan_to_num: mmseg's option: replace NaN per-class values before the mean (mmseg convention only).
         classwise: also return ``IoU-<class>`` / ``ACC-<class>``.
     """
@@ -47,7 +51,7 @@ class SemSegMetric(BaseMetric):
 
     def __init__(self,
                  convention: str = 'detectron2',
-                 ignore_index: int = 255,
+                 ignore_index: int | None = None,
                  nan_to_num: float | None = None,
                  classwise: bool = False,
                  collect_device: str = 'cpu',
@@ -63,8 +67,16 @@ class SemSegMetric(BaseMetric):
         self.nan_to_num = nan_to_num
         self.classwise = classwise
 
+    def _ignore_index(self, num_classes: int) -> int:
+        if self.ignore_index is not None:
+            ignore = self.ignore_index
+        else:
+            ignore = (self.dataset_meta or {}).get('ignore_index', IGNORE_INDEX)
+        return check_ignore_index(ignore, num_classes, f'{type(self).__name__} ignore_index')
+
     def process(self, data_batch: Any, data_samples: Sequence[Mapping[str, Any]]) -> None:
         classes, _ = meta_classes(self.dataset_meta, type(self).__name__)
+        ignore = self._ignore_index(len(classes))
         for i, ds in enumerate(data_samples):
             image_id = ds.get('img_id', ds.get('img_path', len(self.results) + i))
             pred = to_numpy(get_field(ds, 'pred_sem_seg', image_id))
@@ -72,11 +84,11 @@ class SemSegMetric(BaseMetric):
                 gt = to_numpy(get_field(ds, 'gt_sem_seg', image_id))
             elif 'gt_panoptic_seg' in ds:
                 pan = to_numpy(get_field(ds, 'gt_panoptic_seg', image_id))
-                gt = semantic_from_panoptic(pan, ds.get('segments_info') or [], self.ignore_index)
+                gt = semantic_from_panoptic(pan, ds.get('segments_info') or [], ignore)
             else:
                 raise KeyError(
                     f'image {image_id!r}: data sample has neither "gt_sem_seg" nor "gt_panoptic_seg"')
-            stats = sem_seg_image_stats(pred, gt, len(classes), self.ignore_index, image_id=image_id)
+            stats = sem_seg_image_stats(pred, gt, len(classes), ignore, image_id=image_id)
             self.results.append((stats.tp, stats.pos_pred, stats.pos_gt))
 
     def compute_metrics(self, results: list) -> dict[str, float]:

@@ -43,7 +43,7 @@ from ovseg.registry import MODELS
 
 __all__ = [
     'CLIPBackbone', 'TINY_CLIP_CONFIGS', 'register_open_clip_model_config', 'resolve_local_pretrained',
-    'mask_attention_pool',
+    'mask_attention_pool', 'required_quick_gelu',
 ]
 
 #: Tiny random-init CLIP architectures (milliseconds on CPU) for tests and toy configs. Same module layout
@@ -137,6 +137,28 @@ def resolve_local_pretrained(
     return None, cfg, searched
 
 
+def required_quick_gelu(arch_name: str, tag_cfg: dict[str, Any] | None = None, who: str = 'CLIP') -> bool:
+    """Whether the weights need open_clip's QuickGELU (OpenAI-trained CLIPs do; plain GELU shifts every feature).
+
+    With an open_clip tag config: its ``quick_gelu``. For a local file, the value all of the architecture's
+    open_clip tags agree on (``RN50``/``RN101``/``RN50x4``/``RN50x16``/``RN50x64``: QuickGELU, ``openai`` /
+    ``yfcc15m`` / ``cc12m`` alike; ``convnext_large_d_320``: GELU); an architecture without tags (custom, tiny)
+    uses GELU. Raises when the tags disagree (``ViT-B-32``: ``openai`` QuickGELU, ``laion2b_*`` GELU): the file
+    alone does not say which, so ``force_quick_gelu`` must.
+    """
+    from open_clip.pretrained import get_pretrained_cfg
+    if tag_cfg:
+        return bool(tag_cfg.get('quick_gelu', False))
+    tags = open_clip.list_pretrained_tags_by_model(arch_name)
+    values = {t: bool(get_pretrained_cfg(arch_name, t).get('quick_gelu', False)) for t in tags}
+    if len(set(values.values())) > 1:
+        quick = sorted(t for t, v in values.items() if v)
+        raise ValueError(f'{who}: cannot tell whether local weights for {arch_name!r} need QuickGELU: its open_clip '
+                         f'tags disagree (QuickGELU: {quick}; GELU: the others). Set force_quick_gelu=True for '
+                         'OpenAI-trained weights, False otherwise.')
+    return next(iter(values.values()), False)
+
+
 def mask_attention_pool(attnpool: nn.Module, dense: Tensor, masks: Tensor) -> Tensor:
     """Re-run CLIP's ``AttentionPool2d`` once per mask, attending only to the pixels inside the mask.
 
@@ -211,6 +233,10 @@ class CLIPBackbone(BaseModule):
         allow_random_init: keep random weights (with a loud warning) when no weights are available.
         allow_download: let open_clip download the tag when it is not cached (needs network).
         precision: open_clip precision string (``fp32`` default).
+        force_quick_gelu: build with QuickGELU (True) or GELU (False). ``None``: what the weights need
+            (:func:`required_quick_gelu`): the tag's setting, for a local file the architecture's (OpenAI RN*
+            files: QuickGELU), an error where that is ambiguous. OpenAI weights run with GELU would shift
+            every text and image feature.
 
     The submodule is named ``clip_model`` so that state-dict keys are ``backbone.clip_model.*`` exactly
     as in the released FC-CLIP checkpoints.
@@ -224,6 +250,7 @@ class CLIPBackbone(BaseModule):
                  allow_random_init: bool = False,
                  allow_download: bool = False,
                  precision: str = 'fp32',
+                 force_quick_gelu: bool | None = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         arch_name = model_name
@@ -245,16 +272,23 @@ class CLIPBackbone(BaseModule):
         create_kwargs: Dict[str, Any] = dict(precision=precision, pretrained_image=False,
                                              pretrained_text=False, cache_dir=cache_dir)
         ckpt, how = self._resolve_weights(arch_name, self.pretrained, cache_dir, allow_download)
+        who = f'CLIPBackbone({model_name!r}, pretrained={self.pretrained!r})'
         if ckpt is None and how == 'download':
-            clip_model = open_clip.create_model(arch_name, pretrained=self.pretrained, **create_kwargs)
+            from open_clip.pretrained import get_pretrained_cfg
+            self.quick_gelu = force_quick_gelu if force_quick_gelu is not None else required_quick_gelu(
+                arch_name, get_pretrained_cfg(arch_name, self.pretrained), who)
+            clip_model = open_clip.create_model(arch_name, pretrained=self.pretrained,
+                                                force_quick_gelu=self.quick_gelu, **create_kwargs)
             self.weights_loaded = True
         elif ckpt is not None:
-            tag_cfg = how if isinstance(how, dict) else {}
-            clip_model = open_clip.create_model(arch_name, pretrained=ckpt,
-                                                force_quick_gelu=bool(tag_cfg.get('quick_gelu', False)),
+            tag_cfg = how if isinstance(how, dict) else {}  # {} for a local file
+            self.quick_gelu = force_quick_gelu if force_quick_gelu is not None else required_quick_gelu(
+                arch_name, tag_cfg, who)
+            clip_model = open_clip.create_model(arch_name, pretrained=ckpt, force_quick_gelu=self.quick_gelu,
                                                 **create_kwargs)
             self.weights_loaded = True
         else:
+            self.quick_gelu = bool(force_quick_gelu)
             if not allow_random_init:
                 raise FileNotFoundError(how)
             msg = (f'CLIPBackbone({model_name!r}): NO CLIP WEIGHTS LOADED, using RANDOM initialization '
@@ -262,7 +296,8 @@ class CLIPBackbone(BaseModule):
                    'this is only for tests / toy runs.')
             warnings.warn(msg, UserWarning, stacklevel=2)
             print_log(msg, logger='current', level=logging.WARNING)
-            clip_model = open_clip.create_model(arch_name, pretrained=None, **create_kwargs)
+            clip_model = open_clip.create_model(arch_name, pretrained=None, force_quick_gelu=self.quick_gelu,
+                                                **create_kwargs)
         self.clip_model = clip_model
         self.tokenizer = open_clip.get_tokenizer(arch_name)
 

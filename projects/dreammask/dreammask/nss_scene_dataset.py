@@ -18,10 +18,11 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from PIL import Image
 
-from ovseg.datasets.metainfo import build_metainfo
+from ovseg.datasets.metainfo import build_metainfo, default_ignore_index
 from ovseg.datasets.vocabularies import load_vocabulary
 from ovseg.registry import DATASETS, TRANSFORMS
 
+from .nss.layout.paint_order import check_paint_order, paint_order
 from .processed_format import SceneFormatError, binary_mask, parse_scene, scene_files
 
 
@@ -105,8 +106,10 @@ class NSSSceneDataset(BaseDataset):
         self.name_mapping = map_names(names, self.base_synonyms)
         novel = sorted({normalize_name(n) for n, i in self.name_mapping.items() if i >= len(self.base_synonyms)})
         synonyms = self.base_synonyms + [[n] for n in novel]
+        # > 255 classes (COCO + many novel names) make 255 a class: the semantic ignore value moves to 65535
         self._metainfo = build_metainfo(synonyms, self.base_is_thing + [True] * len(novel),
-                                        list(range(len(synonyms))))
+                                        list(range(len(synonyms))),
+                                        ignore_index=default_ignore_index(len(synonyms)))
         self._metainfo.update(novel_classes=tuple(novel), name_mapping=dict(self.name_mapping))
         is_thing = self._metainfo['is_thing']
         data_list = []
@@ -125,7 +128,7 @@ class NSSSceneDataset(BaseDataset):
                                     f'objects[{scene.objects.index(obj)}].mask_path'))
             data_list.append(dict(img_path=osp.join(self.data_root, scene.real_image), img_id=scene.scene_id,
                                   scene_json=scene.json_path, nss_objects=objects, is_synthetic=True,
-                                  resize_masks=self.resize_masks))
+                                  resize_masks=self.resize_masks, ignore_index=self._metainfo['ignore_index']))
         base = sum(1 for i in self.name_mapping.values() if i < len(self.base_synonyms))
         print_log(f'NSSSceneDataset {self.data_root}: {len(data_list)} scenes, {len(names)} names '
                   f'({base} mapped onto the training vocabulary, {len(novel)} novel: {novel}); '
@@ -141,16 +144,24 @@ class NSSSceneDataset(BaseDataset):
 class LoadNSSAnnotations(BaseTransform):
     """Read a synthetic scene's object masks (lazily, per sample) into ``gt_pan_id`` + ``segments_info``.
 
-    Objects are painted in JSON order, so a later object occludes an earlier one where masks overlap (the
-    layout's drawing order). Segment ids are 1..N; 0 is VOID. A mask whose size differs from the image is
-    an error naming the scene file and field, unless the dataset was built with ``resize_masks=True``.
+    SAM masks of overlapping boxes overlap; the panoptic map needs one owner per pixel, so the masks are
+    painted back to front: ``paint_order='area'`` (default) paints larger masks first, so a large background
+    object (a lawn, a table) never erases the smaller objects on it, whatever their order in the JSON (LLM
+    layouts list objects in any order); ``'layout'`` paints in JSON order (later occludes earlier), for layouts
+    that are already back to front. Segment ids are 1..N in JSON order; 0 is VOID. A mask whose size differs
+    from the image is an error naming the scene file and field, unless the dataset was built with
+    ``resize_masks=True``. Objects that end up with no visible pixel are dropped.
     """
+
+    def __init__(self, paint_order: str = 'area') -> None:
+        self.paint_order = check_paint_order(paint_order)
 
     def transform(self, results: dict) -> dict:
         h, w = results['img'].shape[:2]
         pan = np.zeros((h, w), np.int64)
         segments = []
-        for seg_id, obj in enumerate(results['nss_objects'], start=1):
+        masks = []
+        for obj in results['nss_objects']:
             try:
                 with Image.open(obj['mask_path']) as im:
                     mask = binary_mask(np.asarray(im.convert('L')))
@@ -165,17 +176,22 @@ class LoadNSSAnnotations(BaseTransform):
                 mask = np.asarray(Image.fromarray(mask).resize((w, h), Image.NEAREST))
             if not mask.any():
                 raise ValueError(f"{results['scene_json']}: field '{obj['field']}': empty mask {obj['mask_path']}")
-            pan[mask] = seg_id
-            segments.append(dict(id=seg_id, category_id=obj['category_id'], iscrowd=0,
+            masks.append(mask)
+            segments.append(dict(id=len(segments) + 1, category_id=obj['category_id'], iscrowd=0,
                                  isthing=obj.get('isthing', True)))
+        for i in paint_order([int(m.sum()) for m in masks], self.paint_order):
+            pan[masks[i]] = segments[i]['id']
         areas = np.bincount(pan.ravel(), minlength=len(segments) + 1)
         for seg in segments:
             seg['area'] = int(areas[seg['id']])
         results['gt_pan_id'] = pan
         results['segments_info'] = [s for s in segments if s['area'] > 0]  # fully occluded objects vanish
-        lut = np.full(len(segments) + 1, 255, np.int64)
+        lut = np.full(len(segments) + 1, results.get('ignore_index', 255), np.int64)
         for seg in segments:
             lut[seg['id']] = seg['category_id']
         results['gt_seg_map'] = lut[pan]
         results['is_synthetic'] = True
         return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(paint_order={self.paint_order!r})'

@@ -7,6 +7,7 @@ import html
 
 from PIL import Image, ImageDraw
 
+from .paint_order import paint_order
 from .schema import Layout
 
 
@@ -39,11 +40,12 @@ def layout_html(layout: Layout, palette_seed: int = 0) -> str:
     return '\n'.join(lines)
 
 
-def draw_layout_png(layout: Layout, palette_seed: int = 0) -> Image.Image:
-    """Filled translucent boxes with outlines and labels, in object order (later = in front)."""
+def draw_layout_png(layout: Layout, palette_seed: int = 0, order: str = 'area') -> Image.Image:
+    """Filled translucent boxes with outlines and labels, back to front (``order``: see ``paint_order``)."""
     img = Image.new('RGBA', (layout.canvas_width, layout.canvas_height), (250, 250, 250, 255))
     lw = max(1, layout.canvas_width // 256)
-    for o in layout.objects:
+    for i in paint_order([o.w * o.h for o in layout.objects], order):
+        o = layout.objects[i]
         col = name_color(o.name, palette_seed)
         over = Image.new('RGBA', img.size, (0, 0, 0, 0))
         d = ImageDraw.Draw(over)

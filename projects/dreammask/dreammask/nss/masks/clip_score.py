@@ -44,18 +44,29 @@ def register_tiny_clip():
 
 
 def build_clip(model: str = 'ViT-B-32', pretrained: str | None = 'openai', cache_dir: str | None = None,
-               device: str = 'cpu', seed: int = 0):
+               device: str = 'cpu', seed: int = 0, force_quick_gelu: bool | None = None):
     """(model, preprocess, tokenizer). ``model='nss-tiny-vit'`` with ``pretrained=None`` = random tiny CLIP.
 
     ``pretrained`` is a local weights file, or an open_clip tag (``'openai'``) resolved offline from
     ``cache_dir`` (the Hugging Face cache layout open_clip downloads into).
+
+    ``force_quick_gelu``: DreamMask's selection uses OpenAI ViT-B/32, trained with QuickGELU; with plain GELU
+    every ``clip_score`` shifts and the 0.25 threshold no longer means what it did. ``None`` takes what the
+    weights need (:func:`ovseg.models.backbones.clip_backbone.required_quick_gelu`): the tag's setting
+    (``'openai'``: QuickGELU); for a local ViT-B-32 file it cannot be told (its open_clip tags disagree) and
+    must be given.
     """
     import open_clip
+
+    # CLIP weight handling has one home, the FC-CLIP backbone module (imported here, not at the top: the NSS
+    # package must import without pulling in the model zoo unless a CLIP scorer is built)
+    from ovseg.models.backbones.clip_backbone import required_quick_gelu
     if model == TINY_CLIP_NAME:
         register_tiny_clip()
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            m, _, pre = open_clip.create_model_and_transforms(model, pretrained=None, device=device)
+            m, _, pre = open_clip.create_model_and_transforms(model, pretrained=None, device=device,
+                                                              force_quick_gelu=bool(force_quick_gelu))
         return m.eval(), pre, open_clip.get_tokenizer(model)
     if pretrained is None:
         raise ValueError('build_clip: pretrained weights are required for a real CLIP scorer '
@@ -69,9 +80,13 @@ def build_clip(model: str = 'ViT-B-32', pretrained: str | None = 'openai', cache
             raise MissingModelError(f"CLIP {model} '{pretrained}' cache directory", cache_dir, CLIP_HOW)
         import os
         os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    if force_quick_gelu is None:
+        from open_clip.pretrained import get_pretrained_cfg
+        tag_cfg = {} if looks_like_path else get_pretrained_cfg(model, pretrained)
+        force_quick_gelu = required_quick_gelu(model, tag_cfg, f'NSS CLIP scorer {model} ({pretrained})')
     try:
         m, _, pre = open_clip.create_model_and_transforms(model, pretrained=pretrained, cache_dir=cache_dir,
-                                                          device=device)
+                                                          device=device, force_quick_gelu=force_quick_gelu)
     except (RuntimeError, OSError, ValueError) as e:
         raise MissingModelError(f'CLIP {model} weights ({pretrained})', cache_dir or pretrained,
                                 f'{CLIP_HOW} (open_clip said: {str(e)[:200]})') from None

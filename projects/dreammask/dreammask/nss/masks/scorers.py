@@ -23,8 +23,9 @@ class SamClipScorer:
 
     Args:
         sam: ``dict(checkpoint=path, model_type='vit_h'|'vit_l'|'vit_b'|'tiny', tiny_cfg=None)``.
-        clip: ``dict(model='ViT-B-32', pretrained='openai' | path, cache_dir=None, prompt='{}')``; for the toy
-            ``dict(model='nss-tiny-vit', pretrained=None)``.
+        clip: ``dict(model='ViT-B-32', pretrained='openai' | path, cache_dir=None, prompt='{}',
+            force_quick_gelu=True)`` (OpenAI weights need QuickGELU; required for a local ViT-B-32 file); for the
+            toy ``dict(model='nss-tiny-vit', pretrained=None)``.
         device: ``'cpu'``/``'cuda'``; box_batch_size / clip_batch_size: batch sizes of the SAM decoder and
             CLIP image encoder.
     Models are built at construction, so a missing checkpoint fails at start-up.
@@ -84,7 +85,7 @@ class ProceduralOracleScorer:
         if not isinstance(renderer, ProceduralRenderer):
             raise TypeError('ProceduralOracleScorer needs the ProceduralRenderer that drew the scene')
         _, full = renderer.render_with_masks(layout, ctx['render_seed'])
-        vis = visible_masks(full)
+        vis = visible_masks(full, renderer.order(layout))
         unc, cs = [], []
         for o, f, v in zip(layout.objects, full, vis):
             fa, va = int(f.sum()), int(v.sum())

@@ -3,7 +3,9 @@
 Categories that are ToyScenes classes (``ovseg.datasets.toy_scenes``) are drawn with ToyScenes' own
 appearance (colour, shape, stuff texture), so NSS toy data looks like ToyScenes. Other names get a shape and
 colour derived from a hash of the name (``palette_seed``). Stuff (background) objects fill their box with a
-texture; things are a shape centred in their box. Objects are painted in layout order (later = in front).
+texture; things are a shape centred in their box. Objects are painted back to front: by box area, larger first
+(``paint_order='area'``, default; LLM layouts come in any order) or as listed (``'layout'``, for generators
+that order back to front themselves, like the rule-based one).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..layout.draw import name_color
+from ..layout.paint_order import check_paint_order, paint_order
 from ..layout.schema import Layout, LayoutObject
 from ..registry import RENDERERS
 from ..vocab import normalize_name
@@ -79,10 +82,12 @@ class ProceduralRenderer(LayoutToImage):
         palette_seed: seed of the name -> colour/shape hash for non-ToyScenes names.
         max_angle: random rotation (radians) of thing shapes.
         batch_size: layouts per call (rendering is per layout; kept for the common interface).
+        paint_order: ``'area'`` (larger boxes behind smaller ones) or ``'layout'`` (as listed).
     """
 
     def __init__(self, stuff_names: Sequence[str] = (), palette_seed: int = 0, max_angle: float = 0.4,
-                 batch_size: int = 8):
+                 batch_size: int = 8, paint_order: str = 'area'):
+        self.paint_order = check_paint_order(paint_order)
         self.stuff_names = {normalize_name(n) for n in stuff_names}
         self.palette_seed = palette_seed
         self.max_angle = max_angle
@@ -92,21 +97,27 @@ class ProceduralRenderer(LayoutToImage):
         return {
             'type': type(self).__name__,
             'palette_seed': self.palette_seed,
+            'paint_order': self.paint_order,
             'toy_scenes_appearance': _toy is not None
         }
+
+    def order(self, layout: Layout) -> list[int]:
+        """Indices of ``layout.objects`` in painting order (first = furthest back)."""
+        return paint_order([o.w * o.h for o in layout.objects], self.paint_order)
 
     def appearance(self, name: str) -> Appearance:
         return Appearance(name, self.stuff_names, self.palette_seed)
 
     def render_with_masks(self, layout: Layout, seed: int) -> tuple[Image.Image, list[np.ndarray]]:
-        """The image and each object's *full* (un-occluded) mask, in layout order."""
+        """The image and each object's *full* (un-occluded) mask, in layout order (painted in :meth:`order`)."""
         rng = np.random.default_rng(seed)
         h, w = layout.canvas_height, layout.canvas_width
         img = np.full((h, w, 3), 200.0, np.float32)
         img += rng.normal(0, 4, (h, w, 1)).astype(np.float32)
         yy, xx = np.mgrid[0:h, 0:w]
-        masks = []
-        for o in layout.objects:
+        masks: list[np.ndarray | None] = [None] * len(layout.objects)
+        for i in self.order(layout):
+            o = layout.objects[i]
             app = self.appearance(o.name)
             if app.kind == 'stuff':
                 m = np.zeros((h, w), bool)
@@ -122,19 +133,21 @@ class ProceduralRenderer(LayoutToImage):
                 shade = 1.05 - 0.25 * np.clip(
                     np.hypot(xx - cx + 0.3 * r, yy - cy + 0.3 * r) / (1.6 * r), 0, 1)
                 img[m] = color * shade[m][:, None]
-            masks.append(m)
+            masks[i] = m
         return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8)), masks
 
     def render_batch(self, layouts, seeds):
         return [self.render_with_masks(lay, s)[0] for lay, s in zip(layouts, seeds)]
 
 
-def visible_masks(full_masks: list[np.ndarray]) -> list[np.ndarray]:
-    """Visible part of each mask given paint order (later objects occlude earlier ones)."""
-    out = []
-    for i, m in enumerate(full_masks):
-        vis = m.copy()
-        for later in full_masks[i + 1:]:
-            vis &= ~later
-        out.append(vis)
+def visible_masks(full_masks: list[np.ndarray], order: Sequence[int] | None = None) -> list[np.ndarray]:
+    """Visible part of each mask (same order as ``full_masks``) when painted in ``order`` (default: as listed);
+    objects painted later occlude earlier ones."""
+    order = list(range(len(full_masks))) if order is None else list(order)
+    out: list[np.ndarray | None] = [None] * len(full_masks)
+    for pos, i in enumerate(order):
+        vis = full_masks[i].copy()
+        for later in order[pos + 1:]:
+            vis &= ~full_masks[later]
+        out[i] = vis
     return out
