@@ -31,7 +31,7 @@ synthetic_pipeline = [  # the COCO LSJ recipe, reading NSS masks instead of a pa
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomResizeScale', min_scale=0.1, max_scale=2.0, target_size=(1024, 1024)),
     dict(type='FixedSizeCrop', crop_size=(1024, 1024)),
-    dict(type='PackSegInputs', with_instances=True),
+    dict(type='PackSegInputs', with_instances=True, extra_meta_keys=('is_synthetic',)),  # DreamMaskFCCLIP.synthetic_key
 ]
 train_dataloader = dict(
     batch_size=batch_size,

@@ -19,7 +19,7 @@ synthetic_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomResizeScale', min_scale=0.5, max_scale=1.5, target_size=(128, 128)),
     dict(type='FixedSizeCrop', crop_size=(128, 128)),
-    dict(type='PackSegInputs', with_instances=True),
+    dict(type='PackSegInputs', with_instances=True, extra_meta_keys=('is_synthetic',)),  # DreamMaskFCCLIP.synthetic_key
 ]
 train_dataloader = dict(
     batch_size=batch_size,

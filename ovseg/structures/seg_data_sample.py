@@ -20,7 +20,7 @@ Predictions (set by a model's ``predict``), always at the original image size ``
 Metainfo keys: ``img_path``, ``img_id``, ``ori_shape`` (h, w), ``img_shape`` (after resize/crop),
 ``pad_shape``, ``batch_input_shape``, ``scale_factor`` (w, h), ``flip``, ``flip_direction``,
 ``seg_map_path``, ``segments_info`` (GT, contiguous ``category_id``, ``iscrowd``, ``area``, ``isthing``),
-``is_synthetic`` (bool; DreamMask synthetic scenes).
+plus any ``extra_meta_keys`` a project's ``PackSegInputs`` adds (DreamMask: ``is_synthetic``).
 """
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def test_pack_instances_skip_crowd_keep_cropped_segments_empty():
     dropped = PackSegInputs(with_instances=True, keep_empty_segments=False)(dict(r))['data_samples']
     assert dropped.gt_instances.labels.tolist() == [1, 0]
     assert ds.gt_panoptic_seg.data.shape == (1, 60, 90) and ds.gt_sem_seg.data.dtype == torch.long
-    assert ds.is_synthetic is False and ds.img_path == 'x.png' and len(ds.segments_info) == 4
+    assert 'is_synthetic' not in ds.metainfo and ds.img_path == 'x.png' and len(ds.segments_info) == 4
     # crowd pixels keep their class in the semantic map (detectron2 convention) but give no target
     assert int(ds.gt_sem_seg.data[0, 40, 70]) == 0
 
@@ -139,8 +139,10 @@ def test_pack_semantic_only_and_empty():
     ds = PackSegInputs(with_instances=True)(r)['data_samples']
     assert sorted(ds.gt_instances.labels.tolist()) == [0, 1] and 'gt_panoptic_seg' not in ds
     r = dict(img=np.zeros((8, 8, 3), np.uint8), gt_seg_map=np.full((8, 8), 255), is_synthetic=True)
-    ds = PackSegInputs(with_instances=True)(r)['data_samples']
-    assert ds.gt_instances.masks.shape == (0, 8, 8) and ds.is_synthetic is True
+    ds = PackSegInputs(with_instances=True)(dict(r))['data_samples']
+    assert ds.gt_instances.masks.shape == (0, 8, 8) and 'is_synthetic' not in ds.metainfo  # a project's key
+    ds = PackSegInputs(with_instances=True, extra_meta_keys=('is_synthetic',))(r)['data_samples']
+    assert ds.is_synthetic is True
 
 
 def test_full_train_pipeline_on_toy(toy_root):

@@ -15,7 +15,7 @@ from ovseg.structures.seg_data_sample import SegDataSample
 from ..panoptic_utils import IGNORE_INDEX
 
 DEFAULT_META_KEYS = ('img_path', 'img_id', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                     'flip_direction', 'seg_map_path', 'segments_info', 'is_synthetic', 'sample_idx')
+                     'flip_direction', 'seg_map_path', 'segments_info', 'sample_idx')
 
 
 @TRANSFORMS.register_module()
@@ -34,13 +34,14 @@ class PackSegInputs(BaseTransform):
             ``segments_info`` entry, whatever the crop left); the matched query then learns "this class, no
             pixels here". ``False`` drops such segments (a target per segment still visible).
         meta_keys: results keys copied into the data sample's metainfo.
+        extra_meta_keys: keys a project adds to ``meta_keys`` (e.g. DreamMask's ``is_synthetic``).
     """
 
     def __init__(self, with_instances: bool = False, keep_empty_segments: bool = True,
-                 meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+                 meta_keys: Sequence[str] = DEFAULT_META_KEYS, extra_meta_keys: Sequence[str] = ()) -> None:
         self.with_instances = with_instances
         self.keep_empty_segments = keep_empty_segments
-        self.meta_keys = tuple(meta_keys)
+        self.meta_keys = tuple(meta_keys) + tuple(k for k in extra_meta_keys if k not in meta_keys)
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -56,7 +57,6 @@ class PackSegInputs(BaseTransform):
         if self.with_instances:
             sample.gt_instances = self._instances(results, img.shape[:2], self.keep_empty_segments)
         meta = {k: copy.deepcopy(results[k]) for k in self.meta_keys if k in results}
-        meta.setdefault('is_synthetic', False)
         meta.setdefault('segments_info', [])
         sample.set_metainfo(meta)
         return dict(inputs=inputs, data_samples=sample)

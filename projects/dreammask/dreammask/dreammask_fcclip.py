@@ -25,7 +25,8 @@ class DreamMaskFCCLIP(FCCLIP):
             the training vocabulary including novel synthetic classes (the bank's index space is the
             training vocabulary's contiguous index, shared by real and synthetic samples).
         synthetic_key: the data-sample metainfo key that marks synthetic scenes (``NSSSceneDataset`` sets
-            ``is_synthetic``; the pipeline's ``PackSegInputs`` must list it in ``meta_keys``).
+            ``is_synthetic``; the synthetic pipeline's ``PackSegInputs`` lists it in ``extra_meta_keys``; real samples
+            without the key count as real).
         Other arguments: as ``FCCLIP``.
     """
 

@@ -26,7 +26,7 @@ def test_nss_toy_output_feeds_dreammask_training(tmp_path, repo_root):
     assert len(ds.metainfo['classes']) == cfg.model.sra.num_classes  # 9 real + star, water
     sampler = iter(DATA_SAMPLERS.build(cfg.train_dataloader.sampler, default_args=dict(dataset=ds, seed=0)))
     batch = pseudo_collate([ds[next(sampler)] for _ in range(cfg.train_dataloader.batch_size)])
-    assert [s.metainfo['is_synthetic'] for s in batch['data_samples']] == [False, False, True, True]
+    assert [s.metainfo.get('is_synthetic', False) for s in batch['data_samples']] == [False, False, True, True]
     model = MODELS.build(copy.deepcopy(cfg.model))
     model.set_vocabulary(ds.metainfo['class_synonyms'], ds.metainfo['is_thing'], split='train')
     losses = model(**model.data_preprocessor(batch, True), mode='loss')

@@ -11,7 +11,8 @@ from projects.dreammask.dreammask import NSSSceneDataset, map_names
 from projects.dreammask.dreammask.processed_format import SceneFormatError
 from tests.projects.dreammask.test_validate_dataset import _write_scene
 
-PIPE = [dict(type='LoadImage'), dict(type='LoadNSSAnnotations'), dict(type='PackSegInputs', with_instances=True)]
+PIPE = [dict(type='LoadImage'), dict(type='LoadNSSAnnotations'),
+        dict(type='PackSegInputs', with_instances=True, extra_meta_keys=('is_synthetic',))]
 
 
 @pytest.fixture(autouse=True)
