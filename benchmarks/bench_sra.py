@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import projects.dreammask.dreammask  # noqa: F401
     from ovseg.registry import DATA_SAMPLERS, DATASETS, MODELS
     init_default_scope('ovseg')
-    cfg = Config.fromfile(str(ROOT / 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes.py'))
+    cfg = Config.fromfile(str(ROOT / 'configs/dreammask/dreammask_fcclip-tiny_toy-scenes.py'))
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     sampler = iter(DATA_SAMPLERS.build(cfg.train_dataloader.sampler, default_args=dict(dataset=ds, seed=0)))
     bs = cfg.train_dataloader.batch_size

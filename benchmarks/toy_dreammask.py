@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
     'baseline (real only)': 'configs/fcclip/fcclip_tiny_toy-scenes.py',
-    '+ synthetic': 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes_synthetic-no-sra.py',
-    '+ synthetic + SRA': 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes.py',
+    '+ synthetic': 'configs/dreammask/dreammask-sra-off_fcclip-tiny_toy-scenes.py',
+    '+ synthetic + SRA': 'configs/dreammask/dreammask_fcclip-tiny_toy-scenes.py',
 }
 NOVEL = ('star', 'water')
 COLUMNS = ('PQ', 'mIoU', 'novel_PQ', 'base_PQ', 'novel_IoU', 'base_IoU')

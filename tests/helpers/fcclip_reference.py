@@ -113,7 +113,7 @@ CASES: dict[str, dict[str, Any]] = {
     'r50': dict(config='configs/fcclip/fcclip_r50_eval_ade20k-150.py', hw=(64, 96),
                 model_overrides=dict(backbone=dict(pretrained=None, allow_random_init=True),
                                     test_cfg=dict(overlap_threshold=0.0)), stored_queries=40),
-    'dreammask_tiny': dict(config='configs/dreammask/dreammask_fcclip_tiny_toy-scenes.py', hw=(64, 96),
+    'dreammask_tiny': dict(config='configs/dreammask/dreammask_fcclip-tiny_toy-scenes.py', hw=(64, 96),
                            model_overrides={}, synthetic=(False, True)),
 }
 

@@ -16,7 +16,7 @@ import torch
 
 import ovseg  # noqa: F401  (weights-only loading of mmengine checkpoints)
 
-CFG = 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes.py'
+CFG = 'configs/dreammask/dreammask_fcclip-tiny_toy-scenes.py'
 ENSEMBLE = ['model.test_cfg.geometric_ensemble_alpha=0.4', 'model.test_cfg.geometric_ensemble_beta=0.8']
 TRAIN = ['train_cfg.max_iters=3', 'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=3',
          'default_hooks.logger.interval=1']

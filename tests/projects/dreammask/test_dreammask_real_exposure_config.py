@@ -1,7 +1,7 @@
 """The DreamMask variant that keeps FC-CLIP's real-data exposure: 2 real + 1 synthetic per GPU, 8 GPUs."""
 from mmengine.config import Config
 
-VARIANT = 'configs/dreammask/dreammask_fcclip_convnext-large_8xb3-368750it_coco-panoptic-nss-2real1syn.py'
+VARIANT = 'configs/dreammask/dreammask_fcclip-convnext-large_8xb3-368750it_coco-panoptic-nss-2real1syn.py'
 GPUS = 8  # the name's 8xb3 and the FC-CLIP recipe's 8 GPUs
 
 
@@ -13,7 +13,7 @@ def _real_per_iteration(cfg):
 
 def test_variant_keeps_fcclip_real_exposure(repo_root):
     fcclip = Config.fromfile(str(repo_root / 'configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic.py'))
-    headline = Config.fromfile(str(repo_root / 'configs/dreammask_fcclip.py'))
+    headline = Config.fromfile(str(repo_root / 'configs/dreammask/dreammask_fcclip-convnext-large_8xb2-368750it_coco-panoptic-nss.py'))
     variant = Config.fromfile(str(repo_root / VARIANT))
     fcclip_real = GPUS * fcclip.train_dataloader.batch_size
     assert fcclip_real == 16

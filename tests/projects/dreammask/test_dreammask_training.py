@@ -9,7 +9,7 @@ import torch
 import ovseg  # noqa: F401  (weights-only loading of mmengine checkpoints)
 from tests.tools.test_dist_train import run_dist_train
 
-CFG = 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes.py'
+CFG = 'configs/dreammask/dreammask_fcclip-tiny_toy-scenes.py'
 SHORT = ['train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
          'default_hooks.checkpoint.max_keep_ckpts=5', 'default_hooks.logger.interval=1']
 
@@ -39,7 +39,7 @@ def test_dist_train_with_sra_and_resume_keeps_bank(tmp_path, repo_root):
 @pytest.mark.slow
 def test_dist_train_without_sra(tmp_path, repo_root):
     """The λ = 0 ablation (real + synthetic, no alignment) runs under the same launcher."""
-    cfg = 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes_synthetic-no-sra.py'
+    cfg = 'configs/dreammask/dreammask-sra-off_fcclip-tiny_toy-scenes.py'
     out = run_dist_train(repo_root, cfg, tmp_path, extra=['--cfg-options', 'train_cfg.max_iters=2'] + SHORT)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]

@@ -70,7 +70,7 @@ def test_toy_config_builds_one_label_space(repo_root):
 
     from ovseg.registry import DATASETS
     init_default_scope('ovseg')
-    cfg = Config.fromfile(str(repo_root / 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes.py'))
+    cfg = Config.fromfile(str(repo_root / 'configs/dreammask/dreammask_fcclip-tiny_toy-scenes.py'))
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     assert ds.metainfo['classes'][-2:] == ('star', 'water') and len(ds.metainfo['classes']) == 11
     assert cfg.model.sra.num_classes == len(ds.metainfo['classes'])

@@ -20,7 +20,7 @@ def test_nss_toy_output_feeds_dreammask_training(tmp_path, repo_root):
     assert validate_dataset(processed)['errors'] == []
 
     init_default_scope('ovseg')
-    cfg = Config.fromfile(str(repo_root / 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes_nss.py'))
+    cfg = Config.fromfile(str(repo_root / 'configs/dreammask/dreammask_fcclip-tiny_toy-scenes-nss.py'))
     cfg.train_dataloader.dataset.synthetic.data_root = str(processed)
     ds = DATASETS.build(cfg.train_dataloader.dataset)
     assert len(ds.metainfo['classes']) == cfg.model.sra.num_classes  # 9 real + star, water

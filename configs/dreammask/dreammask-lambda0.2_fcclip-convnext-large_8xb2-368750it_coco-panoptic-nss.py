@@ -1,3 +1,3 @@
 # Ablation: SRA weight λ = 0.2 (default 0.1).
-_base_ = ['../dreammask_fcclip.py']
+_base_ = ['./dreammask_fcclip-convnext-large_8xb2-368750it_coco-panoptic-nss.py']
 model = dict(sra=dict(lambda_sra=0.2))

@@ -1,6 +1,6 @@
 # DreamMask on FC-CLIP ConvNeXt-L keeping FC-CLIP's real-data exposure: 2 real COCO + 1 synthetic NSS image per
 # GPU (8 GPUs x 3 = 24 images per iteration, 16 of them real), 368,750 iterations, everything else as the
-# headline configs/dreammask_fcclip.py.
+# headline configs/dreammask/dreammask_fcclip-convnext-large_8xb2-368750it_coco-panoptic-nss.py.
 #
 # CONFOUND this variant removes: the headline config keeps FC-CLIP's batch of 16 but fills half of it with
 # synthetic images (1 real + 1 synthetic per GPU), so at the same number of iterations it sees half as many real
@@ -13,8 +13,8 @@
 # batch of 16. The learning rate stays the recipe's 1e-4 (BASE_LR for IMS_PER_BATCH 16; auto_scale_lr off),
 # because no rule in the FC-CLIP/DreamMask code scales it with extra synthetic images.
 #   bash tools/dist_train.sh \
-#       configs/dreammask/dreammask_fcclip_convnext-large_8xb3-368750it_coco-panoptic-nss-2real1syn.py 8
-_base_ = ['../dreammask_fcclip.py']
+#       configs/dreammask/dreammask_fcclip-convnext-large_8xb3-368750it_coco-panoptic-nss-2real1syn.py 8
+_base_ = ['./dreammask_fcclip-convnext-large_8xb2-368750it_coco-panoptic-nss.py']
 batch_size = 3      # per GPU: 2 real + 1 synthetic
 num_synthetic = 1
 train_dataloader = dict(
