@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from .panoptic_utils import IGNORE_INDEX, LABEL_DIVISOR, make_palette
-from .vocabularies import load_vocabulary
+from ovseg.structures.panoptic_format import IGNORE_INDEX, LABEL_DIVISOR
+from ovseg.vocabulary import load_vocabulary
+
+from .panoptic_utils import make_palette
 
 # Keys derived from the annotations / vocabulary; a user ``metainfo`` may not override them because the
 # contiguous index space would silently disagree with the labels on disk.

@@ -115,7 +115,7 @@ def test_eval_semseg_cli(tmp_path):
 
 
 def test_eval_semseg_vocabulary_names(tmp_path):
-    from ovseg.datasets.vocabularies import load_vocabulary
+    from ovseg.vocabulary import load_vocabulary
     names = [syns[0] for syns in load_vocabulary('toy_scenes')]
     (tmp_path / 'gt').mkdir()
     (tmp_path / 'pred').mkdir()

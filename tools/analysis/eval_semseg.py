@@ -46,7 +46,7 @@ def reduce_zero_label(gt: np.ndarray, ignore_index: int = 255) -> np.ndarray:
 def _class_names(args: argparse.Namespace) -> list[str]:
     """Display names (first synonym) from ``--vocabulary``, else ``0..C-1``."""
     if args.vocabulary:
-        from ovseg.datasets.vocabularies import load_vocabulary
+        from ovseg.vocabulary import load_vocabulary  # only with --vocabulary
         names = [syns[0] for syns in load_vocabulary(args.vocabulary)]
         if args.num_classes is not None and args.num_classes != len(names):
             raise ValueError(f'--num-classes {args.num_classes} disagrees with vocabulary size {len(names)}')
