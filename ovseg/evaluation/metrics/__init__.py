@@ -1,6 +1,7 @@
-"""mmengine metrics: panoptic quality, semantic mIoU and COCO mask AP, all computed in memory."""
+"""mmengine metrics: panoptic quality, semantic mIoU, COCO mask AP and referring cIoU/gIoU, in memory."""
 from .instance_ap_metric import InstanceMaskAPMetric
 from .panoptic_metric import PanopticMetric
+from .referring_metric import ReferringSegMetric
 from .sem_seg_metric import SemSegMetric
 
-__all__ = ['PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric']
+__all__ = ['PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric', 'ReferringSegMetric']
