@@ -3,6 +3,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,9 @@ def test_eval_semseg_cli(tmp_path):
     res = json.loads(out.read_text())
     assert res['mIoU'] == pytest.approx(100 * miou, abs=1e-9)
     assert res['pACC'] == pytest.approx(100 * tp.sum() / pos_gt.sum(), abs=1e-9)
+    for workers in ('1', '3'):  # integer counts: the same numbers whatever the pool
+        assert tool.main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'), '--num-classes',
+                          str(n), '--reduce-zero-label', '--workers', workers]) == res
     (tmp_path / 'pred' / '3.png').unlink()
     with pytest.raises(FileNotFoundError, match='no prediction for GT image 3'):
         tool.main([
@@ -125,3 +129,17 @@ def test_eval_semseg_vocabulary_names(tmp_path):
     res = _load_tool('eval_semseg').main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'),
                                           '--vocabulary', 'toy_scenes'])
     assert res['mIoU'] == 100.0 and f'IoU-{names[0]}' in res
+
+
+def test_cli_workers_default_to_usable_cores(pan_files):
+    """Like panopticapi (one process per core), the CLIs use every core this process may run on."""
+    cores = len(os.sched_getaffinity(0))
+    args = _load_tool('eval_panoptic').parse_args(['--gt-json', 'g.json', '--pred-json', 'p.json'])
+    assert args.workers == cores
+    from ovseg.evaluation.functional import pq_compute
+    one = pq_compute(pan_files['gt_json'], pan_files['pred_json'], workers=1)
+    for workers in (2, 3, 16):  # automatic chunking; the reduction order is fixed, so equal up to rounding
+        many = pq_compute(pan_files['gt_json'], pan_files['pred_json'], workers=workers)
+        for key in ('All', 'Things', 'Stuff'):
+            assert many[key]['n'] == one[key]['n']
+            assert many[key]['pq'] == pytest.approx(one[key]['pq'], abs=1e-12)

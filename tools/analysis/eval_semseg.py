@@ -2,6 +2,7 @@
 
     python tools/analysis/eval_semseg.py --gt-dir gt/ --pred-dir pred/ (--num-classes C | --vocabulary NAME)
         [--reduce-zero-label] [--convention detectron2|mmseg] [--ignore-index 255] [--out result.json]
+        [--workers N (default: the usable cores)]
 
 ``--reduce-zero-label`` applies mmseg's rule to the GT (0 -> ignore, others - 1), e.g. raw ADE20K labels.
 """
@@ -9,38 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ovseg.evaluation.functional.sem_seg import (
-    CONVENTIONS,
-    SemSegStats,
-    sem_seg_image_stats,  # noqa: E402
-    sem_seg_summary)
-
-
-def read_label_png(path: str) -> np.ndarray:
-    """Single-channel label PNG (8 or 16 bit) -> int64 H×W."""
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise FileNotFoundError(f'cannot read label image {path}')
-    if img.ndim != 2:
-        raise ValueError(f'label image {path} must be single-channel, got shape {img.shape}')
-    return img.astype(np.int64)
-
-
-def reduce_zero_label(gt: np.ndarray, ignore_index: int = 255) -> np.ndarray:
-    """mmseg's ``reduce_zero_label``: 0 -> ignore, other labels shifted down by one."""
-    out = gt - 1
-    out[gt == 0] = ignore_index
-    out[gt == ignore_index] = ignore_index
-    return out
+# numpy + OpenCV only: no torch / mmengine import (see ovseg/evaluation/functional/__init__.py)
+from ovseg.evaluation.functional.workers import usable_cores  # noqa: E402
+from ovseg.evaluation.functional.sem_seg import CONVENTIONS  # noqa: E402
+from ovseg.evaluation.functional.sem_seg_io import evaluate_label_dirs  # noqa: E402
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
@@ -56,34 +34,6 @@ def _class_names(args: argparse.Namespace) -> list[str]:
     return [str(i) for i in range(args.num_classes)]
 
 
-def evaluate_dirs(gt_dir: str,
-                  pred_dir: str,
-                  class_names: list[str],
-                  convention: str = 'detectron2',
-                  ignore_index: int = 255,
-                  reduce_zero: bool = False,
-                  gt_suffix: str = '.png',
-                  pred_suffix: str = '.png') -> dict[str, float]:
-    """Evaluate every GT PNG in ``gt_dir`` against the prediction with the same stem in ``pred_dir``."""
-    names = sorted(f[:-len(gt_suffix)] for f in os.listdir(gt_dir) if f.endswith(gt_suffix))
-    if not names:
-        raise FileNotFoundError(f'no *{gt_suffix} label images in {gt_dir}')
-    total = SemSegStats.zeros(len(class_names))
-    for name in names:
-        pred_path = osp.join(pred_dir, name + pred_suffix)
-        if not osp.isfile(pred_path):
-            raise FileNotFoundError(f'no prediction for GT image {name}: {pred_path} is missing')
-        gt = read_label_png(osp.join(gt_dir, name + gt_suffix))
-        if reduce_zero:
-            gt = reduce_zero_label(gt, ignore_index)
-        total += sem_seg_image_stats(read_label_png(pred_path),
-                                     gt,
-                                     len(class_names),
-                                     ignore_index,
-                                     image_id=name)
-    return sem_seg_summary(total, class_names, convention)
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description='Semantic segmentation metrics of label PNG folders')
     parser.add_argument('--gt-dir', required=True)
@@ -94,9 +44,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument('--convention', choices=CONVENTIONS, default='detectron2')
     parser.add_argument('--ignore-index', type=int, default=255)
     parser.add_argument('--out', default=None, help='write all metrics as JSON')
+    parser.add_argument('--workers', type=int, default=usable_cores(),
+                        help='worker processes (default: the usable cores)')
     args = parser.parse_args(argv)
-    res = evaluate_dirs(args.gt_dir, args.pred_dir, _class_names(args), args.convention, args.ignore_index,
-                        args.reduce_zero_label)
+    res = evaluate_label_dirs(args.gt_dir, args.pred_dir, _class_names(args), args.convention, args.ignore_index,
+                              args.reduce_zero_label, workers=args.workers)
     for key in ('mIoU', 'fwIoU', 'mACC', 'pACC'):
         print(f'{key:6s} {res[key]:7.3f}')
     if args.out:

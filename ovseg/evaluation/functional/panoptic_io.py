@@ -7,20 +7,19 @@ each worker returns only per-category sums.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import os.path as osp
-import sys
 from typing import Any, Iterable, Mapping
-
-import cv2
-import numpy as np
 
 from ovseg.structures.panoptic_format import read_panoptic_png
 
 from .panoptic_quality import PanopticFormatError, PQStats, pq_image_stats, pq_summary
+from .workers import init_worker
 
 __all__ = ['pq_compute', 'format_pq_table', 'panoptic_categories']
+
 
 def panoptic_categories(categories: Iterable[Mapping[str, Any]]) -> tuple[list[Any], list[bool]]:
     """Category ids (JSON order, duplicates last-wins like a dict) and their ``isthing`` flags."""
@@ -78,12 +77,14 @@ def pq_compute(gt_json: str | os.PathLike | Mapping[str, Any],
                gt_folder: str | None = None,
                pred_folder: str | None = None,
                workers: int = 1,
-               chunk_size: int = 8) -> dict[str, Any]:
+               chunk_size: int | None = None) -> dict[str, Any]:
     """panopticapi ``pq_compute`` with the same inputs, rules, errors and return structure.
 
     ``gt_json`` / ``pred_json`` are paths or loaded dicts; folders default to the JSON path minus ``.json``.
     Returns ``{'All'|'Things'|'Stuff': {'pq', 'sq', 'rq', 'n'}, 'per_class': {category_id: {...}}}`` with
-    fractions. ``workers > 1`` spreads chunks of ``chunk_size`` images over a process pool.
+    fractions. ``workers > 1`` spreads chunks of ``chunk_size`` images (default: about four chunks per worker,
+    so workers finish together) over a process pool; ``workers=1`` sums image after image in one accumulator,
+    bit-identical to panopticapi's single-process result.
     """
     gt = _load_json(gt_json)
     pred = _load_json(pred_json)
@@ -104,16 +105,16 @@ def pq_compute(gt_json: str | os.PathLike | Mapping[str, Any],
             raise PanopticFormatError(f'no prediction for the image with id: {image_id}')
         pairs.append((gt_ann, pred_by_image[image_id]))
 
-    chunks = [pairs[i:i + chunk_size] for i in range(0, len(pairs), max(1, chunk_size))]
-    tasks = [(c, gt_folder, pred_folder, category_index) for c in chunks]
     stats = PQStats.zeros(len(cat_ids))
-    if workers > 1 and len(chunks) > 1:
-        with multiprocessing.get_context().Pool(min(workers, len(chunks))) as pool:
-            for part in pool.imap(_evaluate_chunk, tasks):
+    workers = max(1, min(workers, len(pairs)))
+    if workers > 1:
+        size = chunk_size or max(1, math.ceil(len(pairs) / (4 * workers)))
+        tasks = [(pairs[i:i + size], gt_folder, pred_folder, category_index) for i in range(0, len(pairs), size)]
+        with multiprocessing.get_context().Pool(min(workers, len(tasks)), initializer=init_worker) as pool:
+            for part in pool.imap(_evaluate_chunk, tasks):  # in order: the sum does not depend on timing
                 stats += part
-    else:  # one accumulator, image after image: bit-identical to panopticapi's single-process sums
-        for task in tasks:
-            _evaluate_chunk(task, stats)
+    else:
+        _evaluate_chunk((pairs, gt_folder, pred_folder, category_index), stats)
     return pq_summary(stats, cat_ids, is_thing)
 
 
