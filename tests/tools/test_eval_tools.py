@@ -143,3 +143,18 @@ def test_cli_workers_default_to_usable_cores(pan_files):
         for key in ('All', 'Things', 'Stuff'):
             assert many[key]['n'] == one[key]['n']
             assert many[key]['pq'] == pytest.approx(one[key]['pq'], abs=1e-12)
+
+
+def test_worker_pool_forks_safely_from_a_process_using_opencv_threads(pan_files, tmp_path):
+    """The pool forks from callers whose OpenCV thread pool is running (pytest, training jobs): it must not
+    touch OpenCV's thread state in the child (resizing it there waits forever on the parent's threads)."""
+    code = ('import sys, time, cv2, numpy as np\n'
+            'cv2.resize(np.zeros((1500, 1500, 3), np.uint8), (2500, 2500))  # starts the OpenCV thread pool\n'
+            'time.sleep(0.5)  # its threads now wait on their condition variable\n'
+            'from ovseg.evaluation.functional import evaluate_label_dirs, pq_compute\n'
+            'res = pq_compute(*sys.argv[1:5], workers=2)\n'
+            'print(res["All"]["n"])\n')
+    out = subprocess.run([sys.executable, '-c', code, pan_files['gt_json'], pan_files['pred_json'],
+                          pan_files['gt_folder'], pan_files['pred_folder']], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert int(out.stdout.split()[-1]) > 0

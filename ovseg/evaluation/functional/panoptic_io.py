@@ -16,7 +16,6 @@ from typing import Any, Iterable, Mapping
 from ovseg.structures.panoptic_format import read_panoptic_png
 
 from .panoptic_quality import PanopticFormatError, PQStats, pq_image_stats, pq_summary
-from .workers import init_worker
 
 __all__ = ['pq_compute', 'format_pq_table', 'panoptic_categories']
 
@@ -110,7 +109,7 @@ def pq_compute(gt_json: str | os.PathLike | Mapping[str, Any],
     if workers > 1:
         size = chunk_size or max(1, math.ceil(len(pairs) / (4 * workers)))
         tasks = [(pairs[i:i + size], gt_folder, pred_folder, category_index) for i in range(0, len(pairs), size)]
-        with multiprocessing.get_context().Pool(min(workers, len(tasks)), initializer=init_worker) as pool:
+        with multiprocessing.get_context().Pool(min(workers, len(tasks))) as pool:
             for part in pool.imap(_evaluate_chunk, tasks):  # in order: the sum does not depend on timing
                 stats += part
     else:

@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 
 from .sem_seg import SemSegStats, sem_seg_image_stats, sem_seg_summary
-from .workers import init_worker
 
 __all__ = ['read_label_png', 'reduce_zero_label', 'evaluate_label_dirs']
 
@@ -70,7 +69,7 @@ def evaluate_label_dirs(gt_dir: str,
     total = SemSegStats.zeros(len(class_names))
     workers = max(1, min(workers, len(jobs)))
     if workers > 1:
-        with multiprocessing.get_context().Pool(workers, initializer=init_worker) as pool:
+        with multiprocessing.get_context().Pool(workers) as pool:
             for stats in pool.imap_unordered(_image_stats, jobs, chunksize=max(1, len(jobs) // (4 * workers))):
                 total += stats
     else:
