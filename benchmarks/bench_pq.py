@@ -12,7 +12,7 @@ is forced to one worker, ours uses ``workers=1``; OpenCV is single-threaded), on
 (b) matching core alone on pre-decoded id maps (panopticapi's ``pq_compute_single_core`` with its PNG
     loading replaced by the decoded arrays, vs ``pq_image_stats``);
 (c) in-memory ``PanopticMetric`` (``process`` + ``evaluate``) vs detectron2's path: write each prediction
-    as PNG (``id2rgb`` + PIL) then run ``pq_compute`` on the folders.
+    as PNG (panopticapi ``id2rgb`` + PIL) then run ``pq_compute`` on the folders.
 
 It also checks that all paths give the same All/Things/Stuff/per-class numbers and prints the largest
 difference.
@@ -40,18 +40,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-if '--core-only' in sys.argv:  # numpy + panopticapi only: load the PQ core by path (no torch / mmengine)
-    import importlib.util
-    _spec = importlib.util.spec_from_file_location(
-        'ovseg_panoptic_quality', osp.join(REPO, 'ovseg', 'evaluation', 'functional', 'panoptic_quality.py'))
-    _pqm = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_pqm)
-    pq_image_stats = _pqm.pq_image_stats
-else:
-    import torch  # noqa: E402
-
-    from ovseg.evaluation.functional import pq_compute, pq_image_stats, read_panoptic_png  # noqa: E402
-    from ovseg.evaluation.metrics import PanopticMetric  # noqa: E402
+# numpy + OpenCV only (no torch / mmengine), so ``--core-only`` also runs in a separate numpy<2 environment.
+from ovseg.evaluation.functional import pq_compute, pq_image_stats  # noqa: E402
+from ovseg.structures.panoptic_format import read_panoptic_png, write_panoptic_png  # noqa: E402
 
 # Cityscapes label ids: 11 stuff then 8 things.
 CATEGORY_IDS = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
@@ -125,11 +116,6 @@ def make_pair(rng: np.random.Generator, h: int, w: int, n_range: tuple[int, int]
     return gt, gt_segs, pred, pred_segs
 
 
-def id2rgb_bgr(ids: np.ndarray) -> np.ndarray:
-    ids = ids.astype(np.uint32)
-    return np.stack([(ids >> 16) & 255, (ids >> 8) & 255, ids & 255], -1).astype(np.uint8)
-
-
 def write_dataset(root: str, args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(args.seed)
     gt_dir, pred_dir = osp.join(root, 'gt'), osp.join(root, 'pred')
@@ -139,8 +125,8 @@ def write_dataset(root: str, args: argparse.Namespace) -> dict[str, Any]:
     for i in range(args.num_images):
         gt, gsegs, pred, psegs = make_pair(rng, args.height, args.width, tuple(args.segments))
         name = f'{i:05d}.png'
-        cv2.imwrite(osp.join(gt_dir, name), id2rgb_bgr(gt))
-        cv2.imwrite(osp.join(pred_dir, name), id2rgb_bgr(pred))
+        write_panoptic_png(osp.join(gt_dir, name), gt)
+        write_panoptic_png(osp.join(pred_dir, name), pred)
         images.append({'id': i, 'file_name': f'{i:05d}.jpg', 'height': args.height, 'width': args.width})
         gt_anns.append({'image_id': i, 'file_name': name, 'segments_info': gsegs})
         pred_anns.append({'image_id': i, 'file_name': name, 'segments_info': psegs})
@@ -276,6 +262,9 @@ def main() -> None:
     if args.core_only:
         core_only(args)
         return
+    import torch  # (c) only: the metric's inputs are tensors
+
+    from ovseg.evaluation.metrics import PanopticMetric
     torch.set_num_threads(1)
     root = args.workdir or tempfile.mkdtemp(prefix='bench_pq_')
     os.makedirs(root, exist_ok=True)

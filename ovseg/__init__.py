@@ -1,7 +1,8 @@
-"""ovseg: an MMEngine-style toolkit for open-vocabulary segmentation."""
-from .utils.torch_compat import allow_mmengine_checkpoints
+"""ovseg: an MMEngine-style toolkit for open-vocabulary segmentation.
 
+Importing the package is cheap (no torch, no mmengine): the pure computations (``ovseg.vocabulary``,
+``ovseg.structures.panoptic_format``, ``ovseg.evaluation.functional``) serve command-line tools that should
+start fast. mmengine's checkpoint types are allow-listed for torch's weights-only loader where mmengine is
+imported anyway: ``ovseg.registry`` (every config-driven path) and ``ovseg.utils.launch.build_runner``.
+"""
 __version__ = '0.1.0'
-
-# mmengine 0.10.7 calls torch.load without weights_only; allow-list exactly the types its checkpoints hold.
-allow_mmengine_checkpoints()

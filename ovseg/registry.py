@@ -2,6 +2,10 @@
 
 Projects register into these same registries (``from ovseg.registry import MODELS``) and are switched on
 from a config with ``custom_imports``. ``default_scope = 'ovseg'`` in the runtime config selects them.
+
+Every config-driven path (Runner, tools, tests) imports this module, so it is also where mmengine's
+checkpoint types are allow-listed for torch's weights-only loader (``--resume`` / ``load_from`` under
+torch >= 2.6, see ``ovseg/utils/torch_compat.py``); ``import ovseg`` alone stays free of torch.
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -22,6 +26,10 @@ from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import Registry
+
+from ovseg.utils.torch_compat import allow_mmengine_checkpoints
+
+allow_mmengine_checkpoints()
 
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['ovseg.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['ovseg.engine'])
@@ -45,7 +53,8 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, locations=['ovseg.engine'])
 PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, locations=['ovseg.engine'])
 
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['ovseg.evaluation'])
+# Metrics are imported lazily by ``ovseg.evaluation``; the registry imports their module when a config asks.
+METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['ovseg.evaluation.metrics'])
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, locations=['ovseg.evaluation'])
 
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, locations=['ovseg.visualization'])

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
-import ovseg  # noqa: E402,F401
 from ovseg.utils.launch import add_repo_root_to_path  # noqa: E402
+from ovseg.vocabulary import load_category_meta, resolve_vocabulary  # noqa: E402
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -37,8 +37,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--checkpoint', default=None, help='checkpoint (mmengine or converted FC-CLIP)')
     p.add_argument('--vocabulary',
                    default=None,
-                   help='"a1,a2;b1" classes (; separated) with synonyms (, separated), a vocabulary name '
-                   '(coco_panoptic, ade20k_150, ...) or a file; default: the config test dataset vocabulary')
+                   help='"a1,a2;b1" classes (; separated) with synonyms (, separated; one class: "a1;"), a '
+                   'vocabulary name (coco_panoptic, ade20k_150, ...) or a .txt/.json file; default: the config '
+                   'test dataset vocabulary')
     p.add_argument('--things',
                    default=None,
                    help='comma-separated 0/1 per custom class (1 = thing); default all things')
@@ -79,11 +80,9 @@ def config_vocabulary(cfg: Config) -> tuple[list, Optional[list], list]:
         if not name:
             raise RuntimeError(
                 f'cannot read the config dataset vocabulary ({exc}); pass --vocabulary') from exc
-        from ovseg.engine.hooks.vocabulary_hook import resolve_vocabulary
         syns, things = resolve_vocabulary(name)
         palette = None
         try:
-            from ovseg.datasets.vocabularies import load_category_meta
             cats = load_category_meta(name)
             if len(cats) == len(syns) and all('color' in c for c in cats):
                 palette = [tuple(c['color']) for c in cats]
@@ -190,10 +189,8 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
 
     palette = None
     if args.vocabulary:
-        from ovseg.engine.hooks.vocabulary_hook import resolve_vocabulary
-        classes, is_thing = resolve_vocabulary(args.vocabulary)
-        if args.things is not None:
-            is_thing = [t.strip() in ('1', 'true', 'True') for t in args.things.split(',')]
+        things = None if args.things is None else [t.strip() in ('1', 'true', 'True') for t in args.things.split(',')]
+        classes, is_thing = resolve_vocabulary(args.vocabulary, things)  # checks len(things) == classes
         if is_thing is None:
             is_thing = [True] * len(classes)
     else:
@@ -202,7 +199,6 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
     model = build_model(cfg, args.checkpoint, args.device)
     train_vocab = cfg.get('train_vocabulary')
     if train_vocab is not None:
-        from ovseg.engine.hooks.vocabulary_hook import resolve_vocabulary
         tr_syns, tr_thing = resolve_vocabulary(train_vocab)
         model.set_vocabulary(tr_syns, tr_thing, split='train')
     model.set_vocabulary(classes, is_thing, split='test')

@@ -9,7 +9,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 from mmengine.config import Config, DictAction  # noqa: E402
 
-import ovseg  # noqa: E402,F401
+import ovseg.registry  # noqa: E402,F401  (allow-lists mmengine checkpoint types for weights-only loading)
 from ovseg.utils.launch import add_repo_root_to_path, build_runner, finish_launch, load_config  # noqa: E402
 
 

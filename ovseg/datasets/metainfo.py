@@ -4,8 +4,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from .panoptic_utils import IGNORE_INDEX, IGNORE_INDEX_16BIT, LABEL_DIVISOR, make_palette
-from .vocabularies import load_vocabulary
+from ovseg.structures.panoptic_format import (IGNORE_INDEX, LABEL_DIVISOR, check_ignore_index,  # noqa: F401
+                                              default_ignore_index)
+from ovseg.vocabulary import load_vocabulary
+
+from .panoptic_utils import make_palette
 
 # Keys derived from the annotations / vocabulary; a user ``metainfo`` may not override them because the
 # contiguous index space would silently disagree with the labels on disk.
@@ -21,26 +24,6 @@ def synonyms_for(names: Sequence[str], vocabulary: str | os.PathLike | None, sou
         raise ValueError(f"vocabulary '{vocabulary}' has {len(synonyms)} classes but {source} defines "
                          f'{len(names)} categories; they must match one to one in contiguous order')
     return synonyms
-
-
-def default_ignore_index(num_classes: int) -> int:
-    """The label that means "not annotated" for a label map of ``num_classes`` classes.
-
-    255 while the classes fit below it (8-bit PNGs); 65535 once 255 is itself a class, as in FC-CLIP's
-    16-bit A-847 ("pier" = 255) and PC-459 ("monkey" = 255) TIFFs (``ignore_label=65535`` in
-    register_ade20k_full.py / register_pascal_ctx_459_sem_seg.py).
-    """
-    return IGNORE_INDEX if num_classes <= IGNORE_INDEX else IGNORE_INDEX_16BIT
-
-
-def check_ignore_index(ignore_index: int, num_classes: int, who: str) -> int:
-    """``ignore_index`` must not be a class index, or that class would silently vanish from targets/metrics."""
-    ignore_index = int(ignore_index)
-    if 0 <= ignore_index < num_classes:
-        raise ValueError(f'{who}: ignore_index {ignore_index} is one of the {num_classes} class indices '
-                         f'(0..{num_classes - 1}); use a value >= {num_classes}, e.g. '
-                         f'{default_ignore_index(num_classes)}')
-    return ignore_index
 
 
 def build_metainfo(synonyms: list[list[str]], is_thing: Sequence[bool], category_ids: Sequence[int],

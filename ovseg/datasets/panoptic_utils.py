@@ -1,35 +1,12 @@
-"""Small helpers shared by the datasets, transforms, generators and converters.
-
-Kept dependency-free (numpy only) so converters and the ToyScenes generator can use them without mmengine.
+"""Small dataset helpers shared by the datasets, transforms, generators and converters (palette, boxes,
+panoptic → semantic). numpy only, so converters and the ToyScenes generator use them without mmengine; the
+panoptic format itself (``rgb2id``, ``VOID``, ``IGNORE_INDEX``, ...) is in ``ovseg/structures/panoptic_format.py``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-VOID = 0  # panoptic segment id of unlabelled pixels (panopticapi convention)
-IGNORE_INDEX = 255  # semantic label of unlabelled pixels (8-bit label maps)
-IGNORE_INDEX_16BIT = 65535  # ... of 16-bit label maps whose classes include 255 (A-847, PC-459)
-LABEL_DIVISOR = 1000  # panoptic id = category * LABEL_DIVISOR + instance (predictions, Cityscapes)
-
-
-def rgb2id(color: np.ndarray) -> np.ndarray:
-    """Panoptic PNG colours (H×W×3, RGB) → segment ids ``R + 256·G + 256²·B`` as int64 (panopticapi)."""
-    if color.ndim != 3 or color.shape[2] != 3:
-        raise ValueError(f'rgb2id expects an H×W×3 array, got shape {color.shape}')
-    color = color.astype(np.int64)
-    return color[..., 0] + 256 * color[..., 1] + 256 * 256 * color[..., 2]
-
-
-def id2rgb(id_map: np.ndarray) -> np.ndarray:
-    """Segment ids (H×W, < 2**24) → uint8 RGB colours; inverse of :func:`rgb2id`."""
-    id_map = np.asarray(id_map, dtype=np.int64)
-    if id_map.size and (id_map.min() < 0 or id_map.max() >= 256 ** 3):
-        raise ValueError('panoptic segment ids must lie in [0, 2**24) to be stored as RGB')
-    rgb = np.empty(id_map.shape + (3,), dtype=np.uint8)
-    for c in range(3):
-        rgb[..., c] = id_map % 256
-        id_map = id_map // 256
-    return rgb
+from ovseg.structures.panoptic_format import IGNORE_INDEX
 
 
 def make_palette(num_classes: int, seed: int = 0) -> list[tuple[int, int, int]]:

@@ -15,10 +15,10 @@ from typing import Any
 from mmengine.dataset import BaseDataset
 
 from ovseg.registry import DATASETS
+from ovseg.vocabulary import load_category_meta, load_vocabulary
 
 from .builder import build_pipeline
 from .metainfo import build_metainfo, check_ignore_index, default_ignore_index
-from .vocabularies import load_category_meta, load_vocabulary
 
 
 @DATASETS.register_module()

@@ -36,10 +36,11 @@ import cv2
 import numpy as np
 
 from ovseg.registry import DATASETS
+from ovseg.structures.panoptic_format import IGNORE_INDEX, write_panoptic_png
+from ovseg.vocabulary import dump_vocabulary
 
 from .coco_panoptic import CocoPanopticDataset
-from .panoptic_utils import IGNORE_INDEX, bbox_of_mask, id2rgb
-from .vocabularies import dump_vocabulary
+from .panoptic_utils import bbox_of_mask
 
 GENERATOR_VERSION = 1
 
@@ -265,7 +266,7 @@ def _generate_split(out: Path, p: dict, split: str) -> None:
             segments.append(dict(id=seg_id, category_id=cat, iscrowd=0, area=area, bbox=bbox_of_mask(mask)))
         name = f'{idx:06d}'
         _write_png(str(out / f'images/{split}/{name}.png'), img)
-        _write_png(str(out / f'panoptic_{split}/{name}.png'), id2rgb(pan))
+        write_panoptic_png(out / f'panoptic_{split}/{name}.png', pan)
         _write_png(str(out / f'semantic_{split}/{name}.png'), sem)
         images.append(dict(id=idx, file_name=f'{name}.png', height=h, width=w))
         annotations.append(dict(image_id=idx, file_name=f'{name}.png', segments_info=segments))

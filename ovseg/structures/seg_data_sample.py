@@ -17,6 +17,13 @@ Predictions (set by a model's ``predict``), always at the original image size ``
     (C×H×W scores).
   * ``pred_instances`` InstanceData: ``masks`` (Bool[K,H,W]), ``labels`` (Long[K]), ``scores`` (Float[K]).
 
+Referring segmentation (one sample = one image with N expressions, LISA / Sa2VA grouping; plain fields,
+read by ``ReferringSegMetric``)
+  * ``gt_masks``       Tensor[N, H, W] (bool, or uint8 0/1 with 255 = ignore) at the original image size,
+    one GT mask per expression; the expressions themselves travel in metainfo ``expressions`` (list[str]).
+  * ``pred_masks``     BoolTensor[N, H, W] at the same size, one binarised prediction per expression in the
+    same order (an expression without a predicted mask gets an all-False mask).
+
 Metainfo keys: ``img_path``, ``img_id``, ``ori_shape`` (h, w), ``img_shape`` (after resize/crop),
 ``pad_shape``, ``batch_input_shape``, ``scale_factor`` (w, h), ``flip``, ``flip_direction``,
 ``seg_map_path``, ``segments_info`` (GT, contiguous ``category_id``, ``iscrowd``, ``area``, ``isthing``),

@@ -44,6 +44,8 @@ def build_runner(cfg, launcher: str, local_rank: int | None = None):
     from ovseg.registry import RUNNERS  # ovseg's child registry: finds OVSegRunner as well as mmengine's Runner
 
     from .dist_env import prepare_launch
+    from .torch_compat import allow_mmengine_checkpoints
+    allow_mmengine_checkpoints()  # --resume / load_from read mmengine checkpoints weights-only
     add_repo_root_to_path()
     set_local_rank_env(local_rank)
     prepare_launch(cfg, launcher)

@@ -6,6 +6,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ovseg.structures.panoptic_format import IGNORE_INDEX, VOID
+
 
 def default_palette(num_classes: int, seed: int = 7) -> list[tuple[int, int, int]]:
     """Deterministic, well-spread colours for datasets that ship no palette."""
@@ -30,6 +32,8 @@ def draw_panoptic(img: np.ndarray, pan_seg: np.ndarray, segments_info: Sequence[
     rng = np.random.RandomState(0)
     labels = []
     for seg in segments_info:
+        if seg['id'] == VOID:
+            continue
         mask = pan_seg == seg['id']
         if not mask.any():
             continue
@@ -47,7 +51,7 @@ def draw_panoptic(img: np.ndarray, pan_seg: np.ndarray, segments_info: Sequence[
 
 
 def draw_semantic(img: np.ndarray, sem_seg: np.ndarray, palette: Sequence[Sequence[int]],
-                  alpha: float = 0.55, ignore_index: int = 255) -> np.ndarray:
+                  alpha: float = 0.55, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Blend a colour per class label; ``ignore_index`` pixels are left as they are."""
     if img.shape[:2] != sem_seg.shape:
         raise ValueError(f'image {img.shape[:2]} and label map {sem_seg.shape} differ in size')

@@ -112,7 +112,7 @@ def test_check_files_and_missing_files(toy_copy):
     with pytest.raises(FileNotFoundError, match="cannot read image '.*images/val/000002.png'"):
         ds[2]
     (toy_copy / 'panoptic_val/000003.png').unlink()
-    with pytest.raises(FileNotFoundError, match="panoptic PNG '.*panoptic_val/000003.png'"):
+    with pytest.raises(FileNotFoundError, match='panoptic PNG not found: .*panoptic_val/000003.png'):
         ds[3]
 
 

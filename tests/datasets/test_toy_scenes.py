@@ -7,9 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from ovseg.datasets import ToyScenesDataset, ensure_toy_scenes, generate_toy_scenes, load_vocabulary
-from ovseg.datasets.panoptic_utils import rgb2id
+from ovseg.datasets import ToyScenesDataset, ensure_toy_scenes, generate_toy_scenes
 from ovseg.datasets.toy_scenes import main
+from ovseg.structures.panoptic_format import read_panoptic_png
+from ovseg.vocabulary import load_vocabulary
 
 SMALL = dict(num_train=4, num_val=2, size=48)
 
@@ -32,7 +33,7 @@ def test_annotations_are_consistent(toy_root):
     doc = json.loads((toy_root / 'panoptic_val.json').read_text())
     cats = {c['id']: c for c in doc['categories']}
     for ann in doc['annotations']:
-        pan = rgb2id(cv2.imread(str(toy_root / 'panoptic_val' / ann['file_name']))[..., ::-1])
+        pan = read_panoptic_png(toy_root / 'panoptic_val' / ann['file_name'])
         sem = cv2.imread(str(toy_root / 'semantic_val' / ann['file_name']), cv2.IMREAD_UNCHANGED)
         assert pan.shape == sem.shape == (64, 80)
         ids = set(np.unique(pan).tolist()) - {0}
@@ -73,7 +74,7 @@ def test_novel_unlabelled_mode(tmp_path):
     labelled = {s['category_id'] for a in train['annotations'] for s in a['segments_info']}
     assert labelled.isdisjoint({1, 2, 3, 4, 5})
     # novel things are drawn but VOID: some train images have VOID pixels
-    void = sum(int((rgb2id(cv2.imread(str(root / 'panoptic_train' / a['file_name']))[..., ::-1]) == 0).sum())
+    void = sum(int((read_panoptic_png(root / 'panoptic_train' / a['file_name']) == 0).sum())
                for a in train['annotations'])
     assert void > 0
 

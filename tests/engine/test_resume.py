@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import ovseg  # noqa: F401
+import ovseg.registry  # noqa: F401  (allow-lists the types of mmengine checkpoints for weights-only loading)
 
 CFG = 'tests/helpers/toy_regression.py'
 

@@ -7,7 +7,7 @@ from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
 from ovseg.engine.hooks import VocabularyHook
-from ovseg.engine.hooks.vocabulary_hook import parse_vocabulary_string, resolve_vocabulary
+from ovseg.vocabulary import parse_vocabulary_string, resolve_vocabulary
 
 
 class RecordingModel(nn.Module):
@@ -91,7 +91,7 @@ def test_dataset_wrappers_are_unwrapped():
 
     with pytest.raises(ValueError, match='different class vocabulary'):
         VocabularyHook().before_test(
-            _runner(model, test_dataloader=BadConcat(), cfg=dict(train_vocabulary='x')))
+            _runner(model, test_dataloader=BadConcat(), cfg=dict(train_vocabulary='x;')))
 
 
 def test_test_only_run_takes_train_vocabulary_from_config_key():
@@ -151,3 +151,13 @@ def test_checkpoint_train_vocabulary_wins_over_config_fallback_and_seen_override
     model.vocab.pop('seen')
     hook.before_test(protocol)
     assert len(model.vocab['seen']) == 133
+
+
+def test_hook_override_errors_name_the_problem():
+    """A typo in a vocabulary name is an error, not a one-class vocabulary named after the typo."""
+    model = RecordingModel()
+    with pytest.raises(FileNotFoundError, match="'coco_panoptc' is neither a builtin name"):
+        VocabularyHook(train_vocabulary='coco_panoptc').before_val(_runner(model, val_dataloader=VAL))
+    with pytest.raises(ValueError, match='is_thing has 1 entries for a vocabulary of 2 classes'):
+        VocabularyHook(vocabulary='cat;dog', is_thing=[True], train_vocabulary='cat;').before_val(
+            _runner(model, val_dataloader=VAL))

@@ -8,8 +8,8 @@ import pytest
 from panoptic_cases import CATEGORY_IDS, IS_THING, make_case, make_dataset, write_panopticapi_format
 from panopticapi import evaluation as papi
 
-from ovseg.evaluation.functional import (PanopticFormatError, PQStats, pq_average, pq_compute, pq_image_stats,
-                                         read_panoptic_png, rgb2id, write_panoptic_png)
+from ovseg.evaluation.functional import PanopticFormatError, PQStats, pq_average, pq_compute, pq_image_stats
+from ovseg.structures.panoptic_format import read_panoptic_png, rgb2id, write_panoptic_png
 
 CAT_INDEX = {c: k for k, c in enumerate(CATEGORY_IDS)}
 

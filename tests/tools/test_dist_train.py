@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-import ovseg  # noqa: F401  (allow-lists mmengine checkpoint types for weights-only loading)
+import ovseg.registry  # noqa: F401  (allow-lists mmengine checkpoint types for weights-only loading)
 
 
 def _free_port() -> int:

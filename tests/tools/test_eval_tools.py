@@ -3,6 +3,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,9 @@ def test_eval_semseg_cli(tmp_path):
     res = json.loads(out.read_text())
     assert res['mIoU'] == pytest.approx(100 * miou, abs=1e-9)
     assert res['pACC'] == pytest.approx(100 * tp.sum() / pos_gt.sum(), abs=1e-9)
+    for workers in ('1', '3'):  # integer counts: the same numbers whatever the pool
+        assert tool.main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'), '--num-classes',
+                          str(n), '--reduce-zero-label', '--workers', workers]) == res
     (tmp_path / 'pred' / '3.png').unlink()
     with pytest.raises(FileNotFoundError, match='no prediction for GT image 3'):
         tool.main([
@@ -115,7 +119,7 @@ def test_eval_semseg_cli(tmp_path):
 
 
 def test_eval_semseg_vocabulary_names(tmp_path):
-    from ovseg.datasets.vocabularies import load_vocabulary
+    from ovseg.vocabulary import load_vocabulary
     names = [syns[0] for syns in load_vocabulary('toy_scenes')]
     (tmp_path / 'gt').mkdir()
     (tmp_path / 'pred').mkdir()
@@ -140,3 +144,32 @@ def test_eval_semseg_16bit_class_255_counts(tmp_path):
     with pytest.raises(ValueError, match='--ignore-index: ignore_index 255 is one of the 847 class indices'):
         _load_tool('eval_semseg').main(['--gt-dir', str(tmp_path / 'gt'), '--pred-dir', str(tmp_path / 'pred'),
                                         '--vocabulary', 'ade20k_847', '--gt-suffix', '.tif', '--ignore-index', '255'])
+
+
+def test_cli_workers_default_to_usable_cores(pan_files):
+    """Like panopticapi (one process per core), the CLIs use every core this process may run on."""
+    cores = len(os.sched_getaffinity(0))
+    args = _load_tool('eval_panoptic').parse_args(['--gt-json', 'g.json', '--pred-json', 'p.json'])
+    assert args.workers == cores
+    from ovseg.evaluation.functional import pq_compute
+    one = pq_compute(pan_files['gt_json'], pan_files['pred_json'], workers=1)
+    for workers in (2, 3, 16):  # automatic chunking; the reduction order is fixed, so equal up to rounding
+        many = pq_compute(pan_files['gt_json'], pan_files['pred_json'], workers=workers)
+        for key in ('All', 'Things', 'Stuff'):
+            assert many[key]['n'] == one[key]['n']
+            assert many[key]['pq'] == pytest.approx(one[key]['pq'], abs=1e-12)
+
+
+def test_worker_pool_forks_safely_from_a_process_using_opencv_threads(pan_files, tmp_path):
+    """The pool forks from callers whose OpenCV thread pool is running (pytest, training jobs): it must not
+    touch OpenCV's thread state in the child (resizing it there waits forever on the parent's threads)."""
+    code = ('import sys, time, cv2, numpy as np\n'
+            'cv2.resize(np.zeros((1500, 1500, 3), np.uint8), (2500, 2500))  # starts the OpenCV thread pool\n'
+            'time.sleep(0.5)  # its threads now wait on their condition variable\n'
+            'from ovseg.evaluation.functional import evaluate_label_dirs, pq_compute\n'
+            'res = pq_compute(*sys.argv[1:5], workers=2)\n'
+            'print(res["All"]["n"])\n')
+    out = subprocess.run([sys.executable, '-c', code, pan_files['gt_json'], pan_files['pred_json'],
+                          pan_files['gt_folder'], pan_files['pred_folder']], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert int(out.stdout.split()[-1]) > 0

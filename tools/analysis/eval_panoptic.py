@@ -17,16 +17,20 @@ from typing import Any, Mapping
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
+# numpy + OpenCV only: no torch / mmengine import (see ovseg/evaluation/functional/__init__.py)
 from ovseg.evaluation.functional.panoptic_io import format_pq_table  # noqa: E402
 from ovseg.evaluation.functional.panoptic_io import pq_compute as _pq_compute  # noqa: E402
+from ovseg.evaluation.functional.workers import usable_cores  # noqa: E402
 
 
 def pq_compute(gt_json: str | Mapping[str, Any],
                pred_json: str | Mapping[str, Any],
                gt_folder: str | None = None,
                pred_folder: str | None = None,
-               workers: int = 1) -> dict[str, Any]:
-    """panopticapi ``pq_compute`` (same arguments plus ``workers``); returns the same dict, fractions."""
+               workers: int | None = None) -> dict[str, Any]:
+    """panopticapi ``pq_compute`` (same arguments plus ``workers``, default: every usable core, as panopticapi
+    uses); returns the same dict, fractions."""
+    workers = usable_cores() if workers is None else workers
     return _pq_compute(gt_json, pred_json, gt_folder, pred_folder, workers=workers)
 
 
@@ -40,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=None,
                         help='prediction PNG folder (default: JSON minus .json)')
     parser.add_argument('--out', default=None, help='write the result dict (pq_compute structure) as JSON')
-    parser.add_argument('--workers', type=int, default=1, help='processes to spread images over')
+    parser.add_argument('--workers', type=int, default=usable_cores(),
+                        help='worker processes (default: the usable cores, like panopticapi; 1 gives sums '
+                        'bit-identical to panopticapi single-process)')
     return parser.parse_args(argv)
 
 

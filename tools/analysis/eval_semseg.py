@@ -2,7 +2,7 @@
 
     python tools/analysis/eval_semseg.py --gt-dir gt/ --pred-dir pred/ (--num-classes C | --vocabulary NAME)
         [--reduce-zero-label] [--convention detectron2|mmseg] [--ignore-index N] [--gt-suffix .tif]
-        [--out result.json]
+        [--out result.json] [--workers N (default: the usable cores)]
 
 ``--reduce-zero-label`` applies mmseg's rule to the GT (0 -> ignore, others - 1), e.g. raw ADE20K labels.
 ``--ignore-index`` defaults to the dataset rule the loader and ``SemSegMetric`` use: 255, or 65535 when there
@@ -12,45 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ovseg.datasets.metainfo import check_ignore_index, default_ignore_index  # noqa: E402
-from ovseg.evaluation.functional.sem_seg import (  # noqa: E402
-    CONVENTIONS,
-    SemSegStats,
-    sem_seg_image_stats,
-    sem_seg_summary)
-
-
-def read_label_png(path: str) -> np.ndarray:
-    """Single-channel label image (8/16-bit PNG or TIFF) -> int64 H×W."""
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise FileNotFoundError(f'cannot read label image {path}')
-    if img.ndim != 2:
-        raise ValueError(f'label image {path} must be single-channel, got shape {img.shape}')
-    return img.astype(np.int64)
-
-
-def reduce_zero_label(gt: np.ndarray, ignore_index: int = 255) -> np.ndarray:
-    """mmseg's ``reduce_zero_label``: 0 -> ignore, other labels shifted down by one."""
-    out = gt - 1
-    out[gt == 0] = ignore_index
-    out[gt == ignore_index] = ignore_index
-    return out
+# numpy + OpenCV only: no torch / mmengine import (see ovseg/evaluation/functional/__init__.py)
+from ovseg.evaluation.functional.workers import usable_cores  # noqa: E402
+from ovseg.evaluation.functional.sem_seg import CONVENTIONS  # noqa: E402
+from ovseg.evaluation.functional.sem_seg_io import evaluate_label_dirs  # noqa: E402
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
     """Display names (first synonym) from ``--vocabulary``, else ``0..C-1``."""
     if args.vocabulary:
-        from ovseg.datasets.vocabularies import load_vocabulary
+        from ovseg.vocabulary import load_vocabulary  # only with --vocabulary
         names = [syns[0] for syns in load_vocabulary(args.vocabulary)]
         if args.num_classes is not None and args.num_classes != len(names):
             raise ValueError(f'--num-classes {args.num_classes} disagrees with vocabulary size {len(names)}')
@@ -58,40 +34,6 @@ def _class_names(args: argparse.Namespace) -> list[str]:
     if args.num_classes is None:
         raise ValueError('give --num-classes or --vocabulary')
     return [str(i) for i in range(args.num_classes)]
-
-
-def evaluate_dirs(gt_dir: str,
-                  pred_dir: str,
-                  class_names: list[str],
-                  convention: str = 'detectron2',
-                  ignore_index: int | None = None,
-                  reduce_zero: bool = False,
-                  gt_suffix: str = '.png',
-                  pred_suffix: str = '.png') -> dict[str, float]:
-    """Evaluate every GT map in ``gt_dir`` against the prediction with the same stem in ``pred_dir``.
-
-    ``ignore_index`` None = the dataset rule (:func:`ovseg.datasets.metainfo.default_ignore_index`).
-    """
-    if ignore_index is None:
-        ignore_index = default_ignore_index(len(class_names))
-    ignore_index = check_ignore_index(ignore_index, len(class_names), '--ignore-index')
-    names = sorted(f[:-len(gt_suffix)] for f in os.listdir(gt_dir) if f.endswith(gt_suffix))
-    if not names:
-        raise FileNotFoundError(f'no *{gt_suffix} label images in {gt_dir}')
-    total = SemSegStats.zeros(len(class_names))
-    for name in names:
-        pred_path = osp.join(pred_dir, name + pred_suffix)
-        if not osp.isfile(pred_path):
-            raise FileNotFoundError(f'no prediction for GT image {name}: {pred_path} is missing')
-        gt = read_label_png(osp.join(gt_dir, name + gt_suffix))
-        if reduce_zero:
-            gt = reduce_zero_label(gt, ignore_index)
-        total += sem_seg_image_stats(read_label_png(pred_path),
-                                     gt,
-                                     len(class_names),
-                                     ignore_index,
-                                     image_id=name)
-    return sem_seg_summary(total, class_names, convention)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -107,9 +49,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument('--gt-suffix', default='.png', help="GT file ending, e.g. '.tif' for A-847 / PC-459")
     parser.add_argument('--pred-suffix', default='.png')
     parser.add_argument('--out', default=None, help='write all metrics as JSON')
+    parser.add_argument('--workers', type=int, default=usable_cores(),
+                        help='worker processes (default: the usable cores)')
     args = parser.parse_args(argv)
-    res = evaluate_dirs(args.gt_dir, args.pred_dir, _class_names(args), args.convention, args.ignore_index,
-                        args.reduce_zero_label, args.gt_suffix, args.pred_suffix)
+    res = evaluate_label_dirs(args.gt_dir, args.pred_dir, _class_names(args), args.convention, args.ignore_index,
+                              args.reduce_zero_label, args.gt_suffix, args.pred_suffix, workers=args.workers)
     for key in ('mIoU', 'fwIoU', 'mACC', 'pACC'):
         print(f'{key:6s} {res[key]:7.3f}')
     if args.out:

@@ -32,8 +32,9 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir  # noqa: E402
 
-from ovseg.datasets.panoptic_utils import bbox_of_mask, id2rgb  # noqa: E402
-from ovseg.datasets.vocabularies import load_category_meta  # noqa: E402
+from ovseg.datasets.panoptic_utils import bbox_of_mask  # noqa: E402
+from ovseg.structures.panoptic_format import write_panoptic_png  # noqa: E402
+from ovseg.vocabulary import load_category_meta  # noqa: E402
 
 SPLITS = {'training': 'train', 'validation': 'val'}
 
@@ -79,8 +80,7 @@ def convert_one(job: tuple[str, str, str, str, list[int], list[bool]]) -> tuple[
         pan[mask] = seg_id  # things pasted over stuff; stuff JSON entries keep their pre-paste area
         segments.append(dict(id=seg_id, category_id=cat, area=int(mask.sum()), bbox=bbox_of_mask(mask),
                              iscrowd=0))
-    if not cv2.imwrite(out_path, id2rgb(pan)[..., ::-1]):
-        raise OSError(f'cannot write {out_path}')
+    write_panoptic_png(out_path, pan)
     image = dict(id=stem, file_name=stem + '.jpg', height=int(sem.shape[0]), width=int(sem.shape[1]))
     return image, dict(image_id=stem, file_name=stem + '.png', segments_info=segments)
 

@@ -25,16 +25,14 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir, require_file  # noqa: E402
 
-from ovseg.datasets.panoptic_utils import IGNORE_INDEX, rgb2id, segments_to_semantic  # noqa: E402
+from ovseg.datasets.panoptic_utils import segments_to_semantic  # noqa: E402
+from ovseg.structures.panoptic_format import IGNORE_INDEX, read_panoptic_png  # noqa: E402
 
 
 def convert_one(job: tuple[str, str, list[dict], dict[int, int]]) -> str:
     """Convert one panoptic PNG; returns the output path."""
     src, dst, segments, cat_map = job
-    png = cv2.imread(src, cv2.IMREAD_COLOR)
-    if png is None:
-        raise FileNotFoundError(f'cannot read panoptic PNG {src}')
-    pan = rgb2id(png[..., ::-1])
+    pan = read_panoptic_png(src)  # errors name the file (missing, 16-bit, not RGB)
     sem = segments_to_semantic(pan, segments, cat_map=cat_map)
     if not cv2.imwrite(dst, sem.astype(np.uint8)):
         raise OSError(f'cannot write {dst}')

@@ -10,9 +10,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.structures import InstanceData, PixelData
 
 from ovseg.registry import TRANSFORMS
+from ovseg.structures.panoptic_format import IGNORE_INDEX
 from ovseg.structures.seg_data_sample import SegDataSample
-
-from ..panoptic_utils import IGNORE_INDEX
 
 DEFAULT_META_KEYS = ('img_path', 'img_id', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'flip',
                      'flip_direction', 'seg_map_path', 'segments_info', 'sample_idx')

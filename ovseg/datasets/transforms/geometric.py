@@ -14,8 +14,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ovseg.registry import TRANSFORMS
-
-from ..panoptic_utils import IGNORE_INDEX, VOID
+from ovseg.structures.panoptic_format import IGNORE_INDEX, VOID
 
 LABEL_KEYS = ('gt_pan_id', 'gt_seg_map')
 

@@ -11,8 +11,8 @@ from mmcv.transforms import BaseTransform
 from PIL import Image
 
 from ovseg.registry import TRANSFORMS
+from ovseg.structures.panoptic_format import IGNORE_INDEX, read_panoptic_png
 
-from ..panoptic_utils import IGNORE_INDEX
 
 
 def _imread(path: str, flags: int, who: str, key: str) -> np.ndarray:
@@ -62,7 +62,8 @@ class LoadImage(BaseTransform):
 class LoadPanopticAnnotations(BaseTransform):
     """Read the panoptic PNG at ``seg_map_path`` into ``gt_pan_id`` (int64, 0 = VOID) and ``gt_seg_map``.
 
-    ``gt_seg_map`` marks VOID with the sample's ``ignore_index`` (the dataset's, 255 by default).
+    ``gt_seg_map`` marks VOID with the sample's ``ignore_index`` (the dataset's, 255 by default). Decoding is
+    :func:`ovseg.structures.panoptic_format.read_panoptic_png` (8-bit RGB only).
 
     Args:
         with_seg_map: also derive ``gt_seg_map`` (contiguous class per pixel, 255 for VOID).
@@ -81,17 +82,16 @@ class LoadPanopticAnnotations(BaseTransform):
         path = results.get('seg_map_path')
         if path is None:
             raise KeyError("LoadPanopticAnnotations: results has no 'seg_map_path'")
-        png = _imread(str(path), cv2.IMREAD_UNCHANGED, 'LoadPanopticAnnotations', 'panoptic PNG')
-        if png.ndim != 3 or png.shape[2] not in (3, 4):
-            raise ValueError(f"LoadPanopticAnnotations: panoptic PNG '{path}' must be RGB, "
-                             f'got shape {png.shape}')
-        png = png[..., :3].astype(np.int64)  # BGR order from cv2
-        pan = png[..., 2] + 256 * png[..., 1] + 256 * 256 * png[..., 0]
+        try:  # uint32 ids; errors name the file (16-bit, grayscale, missing)
+            pan = read_panoptic_png(str(path))
+        except (FileNotFoundError, ValueError) as e:
+            raise type(e)(f'LoadPanopticAnnotations: {e}') from e
         _check_same_size(results, pan, 'LoadPanopticAnnotations')
         segments = results.get('segments_info', [])
         seg_cat = {int(s['id']): int(s['category_id']) for s in segments}
-        # One np.unique pass serves the id check, the VOID remap and the semantic map (large COCO images).
+        # One np.unique pass serves the id check, the VOID remap, the int64 map and the semantic map.
         ids, inverse = np.unique(pan, return_inverse=True)
+        ids = ids.astype(np.int64)  # gt_pan_id becomes a LongTensor
         inverse = inverse.reshape(pan.shape)
         unknown = [int(i) for i in ids if i != 0 and int(i) not in seg_cat]
         if unknown:
@@ -99,8 +99,7 @@ class LoadPanopticAnnotations(BaseTransform):
                 raise ValueError(f"LoadPanopticAnnotations: '{path}' contains segment id(s) {unknown[:10]} "
                                  f"absent from segments_info of image {results.get('img_id')!r}")
             ids = np.where(np.isin(ids, unknown), 0, ids)
-            pan = ids[inverse]
-        results['gt_pan_id'] = pan
+        results['gt_pan_id'] = ids[inverse]
         if self.with_seg_map:
             ignore = int(results.get('ignore_index', IGNORE_INDEX))
             lut = np.array([seg_cat.get(int(i), ignore) for i in ids], dtype=np.int64)

@@ -11,7 +11,8 @@ hook calls ``model.set_vocabulary(class_synonyms, is_thing, split)``:
 * ``before_val`` / ``before_test``: the test vocabulary from the val / test dataset (or the ``vocabulary``
   override). A test-only run also needs the *train* vocabulary (FC-CLIP's seen/unseen mask picks α or β
   per class): the checkpoint's, else ``train_vocabulary`` (hook argument or the top-level config key of that
-  name: a vocabulary name such as ``'coco_panoptic'``, a file path, a list of synonym lists or ``'a1,a2;b1'``),
+  name: anything :func:`ovseg.vocabulary.resolve_vocabulary` reads, e.g. ``'coco_panoptic'``, a file path,
+  a list of synonym lists or ``'a1,a2;b1'``),
   else the train dataloader *config* if the run has one. An evaluation protocol can fix the seen classes
   independently of what the model trained on with ``seen_vocabulary`` (hook argument or config key), e.g.
   COCO's 133 classes for a DreamMask model also trained on novel synthetic names; it applies to in-training
@@ -23,81 +24,17 @@ ConcatDataset — all parts must share one vocabulary) and DDP-wrapped models th
 from __future__ import annotations
 
 import logging
-import os.path as osp
-from typing import Any, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from ovseg.registry import HOOKS
+from ovseg.registry import DATASETS, HOOKS
+from ovseg.vocabulary import VocabularySpec, resolve_vocabulary
 
-VocabSpec = Union[str, Sequence[Any], dict]
-
-
-def parse_vocabulary_string(text: str) -> list[list[str]]:
-    """``'cat,kitty;dog'`` → ``[['cat', 'kitty'], ['dog']]`` (FC-CLIP demo format: ``;`` between classes,
-    ``,`` between synonyms)."""
-    classes = []
-    for part in text.split(';'):
-        syns = [s.strip() for s in part.split(',') if s.strip()]
-        if not syns:
-            raise ValueError(f'vocabulary string {text!r} has an empty class entry')
-        classes.append(syns)
-    if not classes:
-        raise ValueError('empty vocabulary string')
-    return classes
-
-
-def resolve_vocabulary(spec: VocabSpec,
-                       is_thing: Optional[Sequence[bool]] = None) -> Tuple[list, Optional[list]]:
-    """Turn a vocabulary spec into ``(class_synonyms, is_thing or None)``.
-
-    ``spec`` may be a dataset ``metainfo``-like dict, a list of synonym lists / comma strings, a
-    ``'a,b;c'`` string, or the name / path of a vocabulary file read by ``ovseg.datasets.load_vocabulary``.
-    """
-    if isinstance(spec, dict):
-        syns = spec.get('class_synonyms') or [[c] for c in spec.get('classes', ())]
-        flags = is_thing if is_thing is not None else spec.get('is_thing')
-        return [list(s) if not isinstance(s, str) else [s]
-                for s in syns], (list(flags) if flags is not None else None)
-    if isinstance(spec, str):
-        looks_like_file = spec.endswith(('.txt', '.json')) or osp.sep in spec
-        if ';' in spec and not looks_like_file:
-            return parse_vocabulary_string(spec), (list(is_thing) if is_thing is not None else None)
-        loaded = _load_named_vocabulary(spec)
-        if loaded is None:  # a single class or comma list given inline, e.g. 'cat,kitty'
-            return parse_vocabulary_string(spec), (list(is_thing) if is_thing is not None else None)
-        syns, flags = loaded
-        return syns, (list(is_thing) if is_thing is not None else flags)
-    syns = [[s] if isinstance(s, str) and ',' not in s else
-            (parse_vocabulary_string(s)[0] if isinstance(s, str) else list(s)) for s in spec]
-    return syns, (list(is_thing) if is_thing is not None else None)
-
-
-def _load_named_vocabulary(spec: str) -> Optional[Tuple[list, Optional[list]]]:
-    """Read a vocabulary by builtin name or path (``ovseg.datasets.vocabularies``); None if it is neither.
-
-    Thing flags come from the builtin ``<name>_categories.json`` when there is one.
-    """
-    from ovseg.datasets.vocabularies import load_category_meta, load_vocabulary
-    try:
-        syns = load_vocabulary(spec)
-    except FileNotFoundError:
-        if osp.exists(spec) or spec.endswith(('.txt', '.json')) or '/' in spec:
-            raise
-        return None
-    flags = None
-    try:
-        meta = load_category_meta(osp.splitext(osp.basename(spec))[0])
-        if len(meta) == len(syns):
-            flags = [bool(m.get('isthing', 0)) for m in meta]
-    except FileNotFoundError:
-        pass
-    return [list(s) for s in syns], flags
-
-
-def train_vocabulary_of_checkpoint(checkpoint: Any) -> Optional[Tuple[list, Optional[list]]]:
+def train_vocabulary_of_checkpoint(checkpoint: Any) -> tuple[list, list | None] | None:
     """``(class_synonyms, is_thing)`` of the dataset a checkpoint was trained on, from ``meta['dataset_meta']``.
 
     mmengine's Runner writes the training dataset's metainfo there; ``None`` when the file has none.
@@ -134,7 +71,7 @@ def dataset_metainfo(dataset: Any) -> dict:
                      'segmentation dataset (or pass vocabulary=... to the hook)')
 
 
-def _check_same_vocabulary(datasets: Sequence[Any], metas: Optional[list] = None) -> None:
+def _check_same_vocabulary(datasets: Sequence[Any], metas: list | None = None) -> None:
     metas = metas if metas is not None else [dataset_metainfo(d) for d in datasets]
     first = [list(s) for s in metas[0]['class_synonyms']]
     for i, m in enumerate(metas[1:], 1):
@@ -162,10 +99,10 @@ class VocabularyHook(Hook):
     priority = 'ABOVE_NORMAL'  # before hooks that may run the model (e.g. visualisation)
 
     def __init__(self,
-                 vocabulary: Optional[VocabSpec] = None,
-                 is_thing: Optional[Sequence[bool]] = None,
-                 train_vocabulary: Optional[VocabSpec] = None,
-                 seen_vocabulary: Optional[VocabSpec] = None,
+                 vocabulary: VocabularySpec | None = None,
+                 is_thing: Sequence[bool] | None = None,
+                 train_vocabulary: VocabularySpec | None = None,
+                 seen_vocabulary: VocabularySpec | None = None,
                  set_train: bool = True,
                  set_test: bool = True) -> None:
         self.vocabulary = vocabulary
@@ -220,10 +157,9 @@ class VocabularyHook(Hook):
             level=logging.WARNING)
 
     @staticmethod
-    def _metainfo_from_dataset_cfg(ds_cfg: Any) -> Optional[dict]:
+    def _metainfo_from_dataset_cfg(ds_cfg: Any) -> dict | None:
         """Build the train dataset only to read its metainfo (test-only runs without ``train_vocabulary``)."""
         try:
-            from ovseg.registry import DATASETS
             dataset = DATASETS.build(ds_cfg)
             return dataset_metainfo(dataset)
         except Exception as exc:  # noqa: BLE001 - best effort; a warning follows

@@ -1,12 +1,17 @@
-"""Metric cores usable without mmengine: panoptic quality, semantic confusion statistics, file I/O."""
-from .panoptic_io import (format_pq_table, id2rgb, panoptic_categories, pq_compute, read_panoptic_png, rgb2id,
-                          write_panoptic_png)
-from .panoptic_quality import (OFFSET, VOID, PanopticFormatError, PQStats, pair_intersections, pq_average,
-                               pq_image_stats, pq_summary)
+"""Metric cores without torch or mmengine (numpy + OpenCV): panoptic quality, semantic confusion statistics,
+referring-segmentation IoU, and file-based panoptic / semantic evaluation over worker processes. The panoptic
+PNG format itself lives in :mod:`ovseg.structures.panoptic_format`."""
+from .panoptic_io import format_pq_table, panoptic_categories, pq_compute
+from .panoptic_quality import (OFFSET, PanopticFormatError, PQStats, pair_intersections, pq_average, pq_image_stats,
+                               pq_summary)
+from .referring import ReferringStats, referring_image_stats, referring_iou, referring_summary
 from .sem_seg import SemSegStats, sem_seg_image_stats, sem_seg_summary
+from .sem_seg_io import evaluate_label_dirs, read_label_png, reduce_zero_label
+from .workers import usable_cores
 
 __all__ = [
-    'OFFSET', 'VOID', 'PanopticFormatError', 'PQStats', 'pair_intersections', 'pq_image_stats', 'pq_average',
-    'pq_summary', 'rgb2id', 'id2rgb', 'read_panoptic_png', 'write_panoptic_png', 'pq_compute',
-    'format_pq_table', 'panoptic_categories', 'SemSegStats', 'sem_seg_image_stats', 'sem_seg_summary'
+    'OFFSET', 'PanopticFormatError', 'PQStats', 'pair_intersections', 'pq_image_stats', 'pq_average', 'pq_summary',
+    'pq_compute', 'format_pq_table', 'panoptic_categories', 'ReferringStats', 'referring_iou',
+    'referring_image_stats', 'referring_summary', 'SemSegStats', 'sem_seg_image_stats', 'sem_seg_summary',
+    'evaluate_label_dirs', 'read_label_png', 'reduce_zero_label', 'usable_cores'
 ]

@@ -27,11 +27,12 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-VOID = 0
-OFFSET = 256 * 256 * 256
+from ovseg.structures.panoptic_format import MAX_SEGMENT_ID, VOID
+
+OFFSET = MAX_SEGMENT_ID + 1  # panopticapi's OFFSET = 256**3: ids are < 2**24, so gt * OFFSET + pred is unique
 
 __all__ = [
-    'VOID', 'OFFSET', 'PanopticFormatError', 'PQStats', 'pair_intersections', 'pq_image_stats', 'pq_average',
+    'OFFSET', 'PanopticFormatError', 'PQStats', 'pair_intersections', 'pq_image_stats', 'pq_average',
     'pq_summary'
 ]
 

@@ -11,8 +11,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from ovseg.registry import METRICS
+from ovseg.structures.panoptic_format import write_panoptic_png
 
-from ..functional.panoptic_io import format_pq_table, write_panoptic_png
+from ..functional.panoptic_io import format_pq_table
 from ..functional.panoptic_quality import PanopticFormatError, PQStats, pq_image_stats, pq_summary
 from ._utils import get_field, meta_classes, sample_name, to_numpy
 

@@ -7,8 +7,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from ovseg.datasets.metainfo import check_ignore_index
-from ovseg.datasets.panoptic_utils import IGNORE_INDEX
+from ovseg.structures.panoptic_format import check_ignore_index
+from ovseg.structures.panoptic_format import IGNORE_INDEX
 from ovseg.registry import METRICS
 
 from ..functional.sem_seg import CONVENTIONS, SemSegStats, sem_seg_image_stats, sem_seg_summary

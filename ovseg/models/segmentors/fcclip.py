@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 
 from ovseg.models.heads import geometric_ensemble, out_vocab_logits
 from ovseg.registry import MODELS
-from ovseg.vocabulary import Vocabulary, normalize_vocabulary, seen_classes
+from ovseg.vocabulary import ClassEntry, normalize_vocabulary, seen_classes
 
 from .mask_former import MASK_FORMER_TEST_CFG, MaskFormer
 
@@ -92,7 +93,7 @@ class FCCLIP(MaskFormer):
     def _vocabulary_changed(self, split: str) -> None:
         self._seen = None  # recomputed lazily from the current train/test pair
 
-    def set_seen_vocabulary(self, class_synonyms: Vocabulary | None) -> None:
+    def set_seen_vocabulary(self, class_synonyms: Sequence[ClassEntry] | None) -> None:
         """Classes that count as *seen* in the geometric ensemble (α); ``None``: the training vocabulary.
 
         An evaluation protocol can fix it (e.g. COCO's 133 classes for a model also trained on synthetic novel

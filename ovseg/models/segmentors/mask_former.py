@@ -36,7 +36,7 @@ from ovseg.models.utils.postprocess import (instance_inference, panoptic_inferen
                                             semantic_inference)
 from ovseg.registry import MODELS
 from ovseg.structures import SegDataSample
-from ovseg.vocabulary import Vocabulary, normalize_vocabulary
+from ovseg.vocabulary import ClassEntry, normalize_vocabulary
 
 #: Inference switches and thresholds of Mask2Former (maskformer2_R50_bs16_50ep.yaml, MODEL.MASK_FORMER.TEST).
 MASK_FORMER_TEST_CFG: dict[str, Any] = dict(
@@ -85,7 +85,7 @@ class MaskFormer(BaseModel):
                  data_preprocessor: dict | None = None,
                  test_cfg: dict | None = None,
                  train_cfg: dict | None = None,
-                 class_synonyms: Vocabulary | None = None,
+                 class_synonyms: Sequence[ClassEntry] | None = None,
                  is_thing: Sequence[bool] | None = None,
                  init_cfg: dict | list[dict] | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -138,7 +138,7 @@ class MaskFormer(BaseModel):
         return cfg
 
     # ------------------------------------------------------------------ vocabulary
-    def set_vocabulary(self, class_synonyms: Vocabulary, is_thing: Sequence[bool] | None = None,
+    def set_vocabulary(self, class_synonyms: Sequence[ClassEntry], is_thing: Sequence[bool] | None = None,
                        split: str = 'test') -> None:
         """Set the class vocabulary of ``split`` ('train': training targets; 'test': inference).
 

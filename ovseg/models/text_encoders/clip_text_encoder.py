@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ovseg.registry import MODELS
-from ovseg.vocabulary import Vocabulary, normalize_vocabulary
+from ovseg.vocabulary import ClassEntry, normalize_vocabulary
 
 #: The 14 ViLD-style prompt templates used by FC-CLIP (``VILD_PROMPT`` in ``fcclip/fcclip.py``), verbatim.
 VILD_PROMPT: tuple[str, ...] = (
@@ -144,7 +144,7 @@ class CLIPTextEncoder:
         digest = hashlib.sha256(payload.encode()).hexdigest()[:24]
         return os.path.join(self.cache_dir, f'text_classifier_{digest}.pt')
 
-    def __call__(self, vocabulary: Vocabulary) -> tuple[Tensor, list[int]]:
+    def __call__(self, vocabulary: Sequence[ClassEntry]) -> tuple[Tensor, list[int]]:
         classes = normalize_vocabulary(vocabulary)
         key = (self._identity(), self.text_weights_token(), self.templates, tuple(classes))
         hit = self._memory.get(key)

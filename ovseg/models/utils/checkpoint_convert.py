@@ -228,7 +228,7 @@ def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: Optional[
 def coco_panoptic_training_meta() -> Dict[str, Any]:
     """The training-dataset metainfo of the released models (COCO panoptic, 133 classes with FC-CLIP's synonyms),
     in the ``meta['dataset_meta']`` form mmengine writes for checkpoints it trains."""
-    from ovseg.datasets.vocabularies import load_category_meta, load_vocabulary
+    from ovseg.vocabulary import load_category_meta, load_vocabulary
     synonyms = load_vocabulary('coco_panoptic')
     cats = load_category_meta('coco_panoptic')
     return dict(classes=tuple(s[0] for s in synonyms), class_synonyms=synonyms,

@@ -5,6 +5,6 @@ generation pipeline (``.nss``) is not imported here: training does not need its 
 """
 from .dreammask_fcclip import DreamMaskFCCLIP  # noqa: F401
 from .mixing import RealSyntheticDataset, RealSyntheticMixSampler  # noqa: F401
-from .nss_scene_dataset import LoadNSSAnnotations, NSSSceneDataset, map_names, normalize_name  # noqa: F401
+from .nss_scene_dataset import LoadNSSAnnotations, NSSSceneDataset  # noqa: F401
 from .sra import RealFeatureMemoryBank, SyntheticRealAlignment, pool_objects  # noqa: F401
 from .toy_synthetic import ToyNSSSceneDataset, generate_toy_synthetic  # noqa: F401

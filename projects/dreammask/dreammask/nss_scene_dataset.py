@@ -2,15 +2,15 @@
 
 Start-up parses the scene JSONs only; images and masks are read per sample by ``LoadNSSAnnotations``
 (seed 000's script RLE-encoded every mask up front, which dominates start-up on large sets). Category
-names are mapped onto the *training* vocabulary — case/space/underscore-insensitive, any synonym counts —
-and names that match nothing become novel classes appended after it, so real and synthetic labels share
-one contiguous index space (the DreamMask code indexed its bank with COCO ids but labelled synthetic
+names are mapped onto the *training* vocabulary with ``ovseg.vocabulary.map_names`` (compared after
+``normalize_name``, any synonym counts); names that match nothing become novel classes appended after it,
+so real and synthetic labels share one contiguous index space (the DreamMask code indexed its bank with COCO ids but labelled synthetic
 objects by name order; that mismatch cannot happen here).
 """
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -19,33 +19,11 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from ovseg.datasets.metainfo import build_metainfo, default_ignore_index
-from ovseg.datasets.vocabularies import load_vocabulary
 from ovseg.registry import DATASETS, TRANSFORMS
+from ovseg.vocabulary import load_vocabulary, map_names, normalize_name
 
 from .nss.layout.paint_order import check_paint_order, paint_order
 from .processed_format import SceneFormatError, binary_mask, parse_scene, scene_files
-
-
-def normalize_name(name: str) -> str:
-    """'Traffic_Light ' → 'traffic light'."""
-    return ' '.join(name.replace('_', ' ').replace('-', ' ').lower().split())
-
-
-def map_names(names: Sequence[str], base_synonyms: Sequence[Sequence[str]]) -> Dict[str, int]:
-    """Contiguous index per category name: a base class when any synonym matches, else a new novel class.
-
-    Novel classes are numbered after the base vocabulary in sorted (deterministic) order."""
-    lookup: Dict[str, int] = {}
-    for idx, syns in enumerate(base_synonyms):
-        for s in syns:
-            lookup.setdefault(normalize_name(s), idx)
-    mapping: Dict[str, int] = {}
-    novel = sorted({normalize_name(n) for n in names} - set(lookup))
-    novel_index = {n: len(base_synonyms) + i for i, n in enumerate(novel)}
-    for n in names:
-        key = normalize_name(n)
-        mapping[n] = lookup.get(key, novel_index.get(key))
-    return mapping
 
 
 @DATASETS.register_module()
@@ -64,9 +42,9 @@ class NSSSceneDataset(BaseDataset):
 
     METAINFO: dict = {}
 
-    def __init__(self, data_root: str, base_vocabulary: Union[str, Sequence[Sequence[str]], None] = None,
-                 base_is_thing: Optional[Sequence[bool]] = None, min_clip_score: Optional[float] = None,
-                 max_mask_uncertainty: Optional[float] = None, resize_masks: bool = False,
+    def __init__(self, data_root: str, base_vocabulary: str | Sequence[Sequence[str]] | None = None,
+                 base_is_thing: Sequence[bool] | None = None, min_clip_score: float | None = None,
+                 max_mask_uncertainty: float | None = None, resize_masks: bool = False,
                  on_error: str = 'raise', **kwargs) -> None:
         if on_error not in ('raise', 'skip'):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -78,14 +56,14 @@ class NSSSceneDataset(BaseDataset):
             raise ValueError('base_is_thing and base_vocabulary differ in length')
         self.min_clip_score, self.max_mask_uncertainty = min_clip_score, max_mask_uncertainty
         self.resize_masks, self.on_error = resize_masks, on_error
-        self.skipped: Dict[str, int] = {}
-        self.name_mapping: Dict[str, int] = {}
+        self.skipped: dict[str, int] = {}
+        self.name_mapping: dict[str, int] = {}
         super().__init__(data_root=data_root, **kwargs)
 
     def _count_skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         files = scene_files(self.data_root)
         if not files:
             raise FileNotFoundError(f'{self.data_root}: no scene_*.json files (expected an NSS processed_dataset)')

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-import ovseg  # noqa: F401  (weights-only loading of mmengine checkpoints)
+import ovseg.registry  # noqa: F401  (weights-only loading of mmengine checkpoints)
 from tests.tools.test_dist_train import run_dist_train
 
 CFG = 'configs/dreammask/dreammask_fcclip-tiny_toy-scenes.py'

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from mmengine.logging import MMLogger
 
+from ovseg.vocabulary import SynonymIndex, name_variants, normalize_name
+
 from .io import atomic_write_json, read_json
 from .llm.base import LLMBackend, LLMError
 from .utils import StageSummary, derive_seed, progress
-from .vocab import Vocabulary, name_variants, normalize_name
 
 SYSTEM_PROMPT = ('You are a helpful assistant that knows which kinds of objects appear together in everyday '
                  'photographs. Answer with JSON only.')
@@ -85,7 +86,7 @@ def parse_category_list(text: str, top_k: int | None = None) -> list[str]:
     return out[:top_k] if top_k else out
 
 
-def count_novel(answers: list[list[str]], base: Vocabulary, min_count: int = 2):
+def count_novel(answers: list[list[str]], base: SynonymIndex, min_count: int = 2):
     """Count each name once per answer; merge plural variants; split into kept novel / base / rare.
 
     Returns ``(novel [(name, count)], base_hits {name: count}, rare {name: count})``, sorted by count
@@ -119,7 +120,7 @@ def count_novel(answers: list[list[str]], base: Vocabulary, min_count: int = 2):
     return novel, base_hits, rare
 
 
-def run_cna(llm: LLMBackend, base: Vocabulary, out_dir, n_repeat: int = 5, top_k: int = 30,
+def run_cna(llm: LLMBackend, base: SynonymIndex, out_dir, n_repeat: int = 5, top_k: int = 30,
             min_count: int = 2, max_attempts: int = 3, seed: int = 0,
             show_progress: bool = True) -> StageSummary:
     """Run CNA with per-repeat caching in ``out_dir/responses`` (a rerun only asks for missing repeats)."""

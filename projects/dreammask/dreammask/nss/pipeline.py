@@ -24,6 +24,8 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from PIL import Image
 
+from ovseg.vocabulary import SynonymIndex
+
 from .cna import run_cna
 from .io import atomic_save_png, atomic_write_json, atomic_write_text, clean_temp_files, read_json
 from .layout.draw import draw_layout_png, layout_html
@@ -34,7 +36,7 @@ from .masks.writer import write_processed_scene
 from .registry import LAYOUT_GENERATORS, LLMS, MASK_SCORERS, RENDERERS, build
 from .render.base import RenderError
 from .utils import StageSummary, derive_seed, progress, real_name, scene_id
-from .vocab import Vocabulary, load_base_vocabulary
+from .vocab import load_base_vocabulary
 
 STAGES = ('cna', 'layout', 'render', 'masks')
 
@@ -88,11 +90,11 @@ class NSSPipeline:
             c['scorer'] = build(MASK_SCORERS, sc)
         return c
 
-    def base_vocabulary(self) -> Vocabulary:
+    def base_vocabulary(self) -> SynonymIndex:
         bv = self.cfg.get('base_vocabulary', dict(source='coco'))
         return load_base_vocabulary(bv.get('source'), bv.get('names'))
 
-    def categories(self) -> tuple[Vocabulary, list[str], list[str]]:
+    def categories(self) -> tuple[SynonymIndex, list[str], list[str]]:
         base = self.base_vocabulary()
         novel_file = self.dirs['cna'] / 'novel_categories.json'
         if novel_file.is_file():
@@ -102,7 +104,7 @@ class NSSPipeline:
         else:
             raise FileNotFoundError(f'{novel_file} does not exist: run the `cna` stage first '
                                     f'(or set layout.novel_categories in the config)')
-        vocab = Vocabulary(base.synonyms + [[n] for n in novel if base.lookup(n) is None])
+        vocab = SynonymIndex(base.synonyms + [[n] for n in novel if base.lookup(n) is None])
         return vocab, base.names, [n for n in novel if base.lookup(n) is None]
 
     # ------------------------------------------------------------------------------------ stages

@@ -2,15 +2,15 @@ import json
 
 import pytest
 
+from ovseg.vocabulary import SynonymIndex, normalize_name
 from projects.dreammask.dreammask.nss.cna import CNAParseError, count_novel, parse_category_list, run_cna
 from projects.dreammask.dreammask.nss.llm import LLMError, ScriptedLLM
-from projects.dreammask.dreammask.nss.vocab import (COCO_THING_NAMES, Vocabulary, load_base_vocabulary,
-                                                    normalize_name)
+from projects.dreammask.dreammask.nss.vocab import COCO_THING_NAMES, load_base_vocabulary
 
 
 def test_normalize_and_vocabulary_lookup():
     assert normalize_name('  The Traffic-Lights. ') == 'traffic lights'
-    v = Vocabulary([['traffic light', 'stoplight'], ['bus'], ['box', 'crate']])
+    v = SynonymIndex([['traffic light', 'stoplight'], ['bus'], ['box', 'crate']])
     assert v.lookup('Traffic Lights') == 'traffic light'
     assert v.lookup('stoplights') == 'traffic light'
     assert v.lookup('buses') == 'bus'
@@ -56,7 +56,7 @@ def test_parse_category_list_top_k():
 
 
 def test_count_novel_counts_once_per_answer_merges_plurals_and_filters_base():
-    base = Vocabulary([['truck'], ['person', 'man', 'men'], ['car']])
+    base = SynonymIndex([['truck'], ['person', 'man', 'men'], ['car']])
     answers = [['hook', 'wheel', 'seat', 'person', 'wheel'], ['hooks', 'wheels', 'road'],
                ['hook', 'road', 'men', 'cars', 'lamp']]
     novel, base_hits, rare = count_novel(answers, base, min_count=2)
@@ -66,7 +66,7 @@ def test_count_novel_counts_once_per_answer_merges_plurals_and_filters_base():
 
 
 def test_run_cna_retries_garbage_records_failures_and_resumes(tmp_path):
-    base = Vocabulary([['truck'], ['person']])
+    base = SynonymIndex([['truck'], ['person']])
     llm = ScriptedLLM([
         '["hook", "wheel", "person"]',  # repeat 0
         'garbage',

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
+from ovseg.vocabulary import SynonymIndex
 from projects.dreammask.dreammask.nss.layout import (LayoutValidationError, LLMLayoutGenerator,
                                                      RuleBasedLayoutGenerator, draw_layout_png, layout_html,
                                                      parse_layout_answer, sample_categories, validate_objects)
 from projects.dreammask.dreammask.nss.llm import ScriptedLLM
-from projects.dreammask.dreammask.nss.vocab import Vocabulary
 
-VOCAB = Vocabulary([['table', 'desk'], ['plate'], ['floor'], ['wall'], ['cup']])
+VOCAB = SynonymIndex([['table', 'desk'], ['plate'], ['floor'], ['wall'], ['cup']])
 
 
 def div(name, x, y, w, h):

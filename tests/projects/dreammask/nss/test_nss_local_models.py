@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from ovseg.vocabulary import SynonymIndex
 from projects.dreammask.dreammask.nss.layout import Layout, LayoutObject, LLMLayoutGenerator
-from projects.dreammask.dreammask.nss.vocab import Vocabulary
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_transformers_local_llm_tiny_gpt2(tmp_path):
     assert set(a.split()) <= set(words)
     # a random LM answers garbage: the layout generator rejects it with a reason, never crashes
     res = LLMLayoutGenerator(llm, max_attempts=2).generate('scene_00000', ['ball'], 0, 64, 64,
-                                                           Vocabulary([['ball'], ['box']]))
+                                                           SynonymIndex([['ball'], ['box']]))
     assert res.layout is None and res.attempts == 2 and res.reason in ('malformed', 'unknown_name')
 
 

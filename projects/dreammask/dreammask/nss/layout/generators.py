@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from mmengine.logging import MMLogger
 
+from ovseg.vocabulary import SynonymIndex
+
 from ..llm.base import LLMError
 from ..registry import LAYOUT_GENERATORS, LLMS, build
 from ..utils import derive_seed
-from ..vocab import Vocabulary
 from .prompting import layout_messages, parse_layout_answer
 from .schema import Layout, LayoutObject, LayoutValidationError, validate_objects
 
@@ -71,7 +72,7 @@ class LLMLayoutGenerator:
         return {'type': type(self).__name__, 'llm': self.llm.describe()}
 
     def generate(self, scene_id: str, categories: list[str], seed: int, width: int, height: int,
-                 vocab: Vocabulary) -> LayoutResult:
+                 vocab: SynonymIndex) -> LayoutResult:
         logger = MMLogger.get_current_instance()
         msgs = layout_messages(categories, width, height)
         res = LayoutResult()
@@ -147,7 +148,7 @@ class RuleBasedLayoutGenerator:
         return inter / union if union > 0 else 0.0
 
     def generate(self, scene_id: str, categories: list[str], seed: int, width: int, height: int,
-                 vocab: Vocabulary | None = None) -> LayoutResult:
+                 vocab: SynonymIndex | None = None) -> LayoutResult:
         rng = np.random.default_rng(seed)
         W, H = width, height
         tops = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..vocab import Vocabulary
+from ovseg.vocabulary import SynonymIndex
 
 # Rejection reasons (stable strings: they appear in summaries and state files).
 MALFORMED = 'malformed'
@@ -72,7 +72,7 @@ class Layout:
                    list(d.get('categories', [])), d.get('generator', ''), d.get('seed'))
 
 
-def validate_objects(raw: list[dict], vocab: Vocabulary, width: int, height: int, tolerance: int = 0,
+def validate_objects(raw: list[dict], vocab: SynonymIndex, width: int, height: int, tolerance: int = 0,
                      min_size: int = 1, max_objects: int = 32) -> list[LayoutObject]:
     """Check parsed ``[{'name', 'x', 'y', 'w', 'h'}]``; return canonical objects or raise
     :class:`LayoutValidationError` with the first failing reason.

@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ovseg.vocabulary import normalize_name
+
 from ..layout.draw import name_color
 from ..layout.paint_order import check_paint_order, paint_order
 from ..layout.schema import Layout, LayoutObject
 from ..registry import RENDERERS
-from ..vocab import normalize_name
 from .base import LayoutToImage
 
 SHAPES = ('circle', 'square', 'triangle', 'ring', 'star', 'cross')
