@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from . import functional  # noqa: F401
 
 if TYPE_CHECKING:
-    from .metrics import InstanceMaskAPMetric, PanopticMetric, ReferringSegMetric, SemSegMetric
+    from .metrics import (CityscapesInstanceAPMetric, CocoInstanceAPMetric, InstanceMaskAPMetric, PanopticMetric,
+                          ReferringSegMetric, SemSegMetric)
 
-__all__ = ['PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric', 'ReferringSegMetric']
+__all__ = ['PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric', 'CocoInstanceAPMetric', 'CityscapesInstanceAPMetric',
+           'ReferringSegMetric']
 
 
 def __getattr__(name: str) -> Any:
