@@ -86,23 +86,22 @@ class SegDataPreprocessor(BaseDataPreprocessor):
             inputs = list(inputs)
         if not inputs:
             raise ValueError('SegDataPreprocessor received an empty batch')
-        images = []
         for img in inputs:
             if img.dim() != 3 or img.shape[0] != 3:
                 raise ValueError(f'each input must be a 3×H×W RGB tensor, got shape {tuple(img.shape)}')
-            img = img.float()
-            if self._enable_normalize:
-                img = (img - self.mean) / self.std
-            images.append(img)
-        batch_h = _ceil_to(max(i.shape[1] for i in images), self.size_divisor)
-        batch_w = _ceil_to(max(i.shape[2] for i in images), self.size_divisor)
-        batch = torch.stack([
-            F.pad(i, (0, batch_w - i.shape[2], 0, batch_h - i.shape[1]), value=self.pad_value)
-            for i in images])
+        batch_h = _ceil_to(max(i.shape[1] for i in inputs), self.size_divisor)
+        batch_w = _ceil_to(max(i.shape[2] for i in inputs), self.size_divisor)
+        if len({tuple(i.shape) for i in inputs}) == 1:  # one size (training crops): normalise the batch at once
+            images = self._normalize(torch.stack(list(inputs)).float())
+            batch = F.pad(images, (0, batch_w - images.shape[3], 0, batch_h - images.shape[2]), value=self.pad_value)
+        else:
+            images = [self._normalize(i.float()) for i in inputs]
+            batch = torch.stack([
+                F.pad(i, (0, batch_w - i.shape[2], 0, batch_h - i.shape[1]), value=self.pad_value) for i in images])
 
         data_samples = data.get('data_samples')
         if data_samples is not None:
-            for img, sample in zip(images, data_samples):
+            for img, sample in zip(inputs, data_samples):
                 h, w = img.shape[1:]
                 sample.set_metainfo(dict(
                     batch_input_shape=(batch_h, batch_w),
@@ -110,6 +109,9 @@ class SegDataPreprocessor(BaseDataPreprocessor):
                 if training:
                     self._pad_gt(sample, (batch_h, batch_w))
         return dict(inputs=batch, data_samples=data_samples)
+
+    def _normalize(self, img: torch.Tensor) -> torch.Tensor:
+        return (img - self.mean) / self.std if self._enable_normalize else img
 
     def _pad_gt(self, sample, hw: tuple[int, int]) -> None:
         if 'gt_instances' in sample and 'masks' in sample.gt_instances:

@@ -396,7 +396,8 @@ class CLIPBackbone(BaseModule):
     # ------------------------------------------------------------------ visual
     def forward(self, x: Tensor) -> Dict[str, Tensor]:
         """CLIP-normalized B×3×H×W images → ``stem, res2..res5, clip_vis_dense`` feature maps."""
-        self.train(False)
+        if self.training or self.clip_model.training:  # train() keeps it in eval; guard direct flag changes
+            self.train(False)
         with torch.no_grad():
             if self.model_type == 'convnext':
                 return self._features_convnext(x)

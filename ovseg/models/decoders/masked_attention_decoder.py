@@ -7,7 +7,9 @@ initialisation and after every layer gives deep supervision (``aux_outputs``).
 What varies between systems is how a query is turned into class scores, so the class head is a module passed
 in: Mask2Former's ``LinearClassHead`` (a fixed label set), FC-CLIP's ``InVocabClassifier`` (mask-pooled
 features scored against a text classifier), SEEM's projection onto language embeddings. Whatever the head
-needs per call (a text classifier, synonym counts) arrives as ``class_inputs`` keyword arguments.
+needs per call (a text classifier, synonym counts) arrives as ``class_inputs`` keyword arguments. Class scores
+never feed back into the decoder, so the head runs once on the queries of all predictions together (a head
+that pools features under each prediction's masks does that per prediction, in ``region_features``).
 
 Extra query groups (SEEM's grounding / spatial queries) can be appended to the learnable object queries: they
 take part in every layer and get mask predictions (and masked attention) like the object queries, an optional
@@ -52,8 +54,11 @@ class MaskedAttentionDecoder(nn.Module):
         pre_norm: pre-norm layers (Mask2Former ``PRE_NORM``; False in FC-CLIP and SEEM).
         mask_dim: channels of the mask features (256).
         enforce_input_project: 1×1 input projections even when ``in_channels == hidden_dim``.
-        class_head: config or module called as ``class_head(query_feats, mask_features, mask_logits,
-            **class_inputs)`` → B×Q×(C+1) logits; ``None`` predicts masks only (``pred_logits`` omitted).
+        class_head: config or module scoring queries → B×N×(C+1) logits, called once on the queries of all
+            predictions as ``class_head(query_feats B×N×C, region_feats, **class_inputs)``; queries are scored
+            independently. ``region_feats`` is None unless the head defines ``region_features(mask_features,
+            mask_logits) -> B×Q×D``, which runs on each prediction's masks. ``None`` predicts masks only
+            (``pred_logits`` omitted).
         num_feature_levels: feature maps visited round-robin (3).
         dropout: attention / FFN dropout (0.0).
     """
@@ -124,29 +129,39 @@ class MaskedAttentionDecoder(nn.Module):
         self_mask = self._expand_self_attn_mask(self_attn_mask, bs, output.shape[0])
         class_inputs = dict(class_inputs or {})
 
-        predictions = [self._prediction_heads(output, mask_features, sizes[0], class_inputs)]
+        predictions = [self._prediction_heads(output, mask_features, sizes[0])]
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
             attn_mask = predictions[-1][2]
             output = self.transformer_cross_attention_layers[i](output, src[level], attn_mask, pos[level], query_embed)
             output = self.transformer_self_attention_layers[i](output, query_embed, self_mask)
             output = self.transformer_ffn_layers[i](output)
+            last = i == self.num_layers - 1  # the last prediction feeds no further layer: no attention mask
             predictions.append(self._prediction_heads(output, mask_features,
-                                                      sizes[(i + 1) % self.num_feature_levels], class_inputs))
-        return self._collect(predictions, groups)
+                                                      None if last else sizes[(i + 1) % self.num_feature_levels]))
+        return self._collect(predictions, self._class_logits(predictions, class_inputs), groups)
 
-    def _prediction_heads(self, output: Tensor, mask_features: Tensor, attn_size: tuple[int, int],
-                          class_inputs: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """decoder_norm → masks (mask_embed · mask_features), next attention mask, class logits (object queries)."""
+    def _prediction_heads(self, output: Tensor, mask_features: Tensor, attn_size: tuple[int, int] | None
+                          ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """decoder_norm → masks (mask_embed · mask_features), the next layer's attention mask, and the class
+        head's region features of the object queries' masks (if it pools any)."""
         decoder_output = self.decoder_norm(output).transpose(0, 1)  # B × (Q+N) × C
         mask_embed = self.mask_embed(decoder_output)
         outputs_mask = torch.einsum('bqc,bchw->bqhw', mask_embed, mask_features)
-        outputs_class = None
-        if self.class_head is not None:
-            q = self.num_queries
-            outputs_class = self.class_head(decoder_output[:, :q], mask_features, outputs_mask[:, :q], **class_inputs)
-        return (decoder_output, outputs_mask, masked_attention_mask(outputs_mask, attn_size, self.num_heads),
-                outputs_class)
+        regions = None
+        if self.class_head is not None and hasattr(self.class_head, 'region_features'):
+            regions = self.class_head.region_features(mask_features, outputs_mask[:, :self.num_queries])
+        attn = None if attn_size is None else masked_attention_mask(outputs_mask, attn_size, self.num_heads)
+        return decoder_output, outputs_mask, attn, regions
+
+    def _class_logits(self, predictions: list[tuple], class_inputs: dict[str, Any]) -> list[Tensor | None]:
+        """One class-head call for the object queries of every prediction (the scores feed no layer)."""
+        if self.class_head is None:
+            return [None] * len(predictions)
+        q = self.num_queries
+        queries = torch.cat([p[0][:, :q] for p in predictions], dim=1)
+        regions = None if predictions[0][3] is None else torch.cat([p[3] for p in predictions], dim=1)
+        return list(self.class_head(queries, regions, **class_inputs).split(q, dim=1))
 
     # ------------------------------------------------------------------ query groups
     def _group_slices(self, extra_queries: Mapping[str, tuple[Tensor, Tensor]] | None,
@@ -171,18 +186,18 @@ class MaskedAttentionDecoder(nn.Module):
                              f'(B·heads×L×L), got {tuple(mask.shape)}')
         return mask
 
-    def _collect(self, predictions: list[tuple], groups: dict[str, slice]) -> dict[str, Any]:
+    def _collect(self, predictions: list[tuple], logits: list[Tensor | None],
+                 groups: dict[str, slice]) -> dict[str, Any]:
         q = self.num_queries
 
-        def object_part(pred: tuple) -> dict[str, Any]:
-            feats, masks, _, logits = pred
-            out = dict(pred_masks=masks[:, :q], query_feats=feats[:, :q])
-            if logits is not None:
-                out['pred_logits'] = logits
+        def object_part(pred: tuple, pred_logits: Tensor | None) -> dict[str, Any]:
+            out = dict(pred_masks=pred[1][:, :q], query_feats=pred[0][:, :q])
+            if pred_logits is not None:
+                out['pred_logits'] = pred_logits
             return out
 
-        result = object_part(predictions[-1])
-        result['aux_outputs'] = [object_part(p) for p in predictions[:-1]]
+        result = object_part(predictions[-1], logits[-1])
+        result['aux_outputs'] = [object_part(p, lg) for p, lg in zip(predictions[:-1], logits[:-1])]
         if groups:
             result['extra'] = {
                 name: dict(pred_masks=predictions[-1][1][:, sl], query_feats=predictions[-1][0][:, sl],

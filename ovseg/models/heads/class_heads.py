@@ -1,7 +1,9 @@
 """Class heads of the masked-attention decoder: how a query becomes class scores.
 
-The decoder calls ``head(query_feats B×Q×C, mask_features B×C×H×W, mask_logits B×Q×h×w, **class_inputs)`` after
-every layer and expects B×Q×(K+1) logits with the no-object ("void") column last.
+The decoder scores the queries of all its predictions in one call, ``head(query_feats B×N×C, region_feats,
+**class_inputs)`` → B×N×(K+1) logits with the no-object ("void") column last; a head that also looks at each
+query's mask defines ``region_features(mask_features B×C×H×W, mask_logits B×Q×h×w) -> B×Q×D``, which the decoder
+calls per prediction and concatenates into ``region_feats`` (None for heads without it).
 
 * :class:`LinearClassHead` — Mask2Former: a fixed label set, ``class_embed = Linear(C, K+1)``.
 * :class:`InVocabClassifier` — FC-CLIP: the query plus its mask-pooled pixel feature is projected into the CLIP
@@ -76,8 +78,7 @@ class LinearClassHead(nn.Module):
         self.num_classes = num_classes
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
 
-    def forward(self, query_feats: Tensor, mask_features: Tensor | None = None,
-                mask_logits: Tensor | None = None) -> Tensor:
+    def forward(self, query_feats: Tensor, region_feats: Tensor | None = None) -> Tensor:
         return self.class_embed(query_feats)
 
 
@@ -112,12 +113,13 @@ class InVocabClassifier(nn.Module):
         x = self._mask_pooling_proj(pooled)
         return self.class_embed(x if query_feats is None else x + query_feats)
 
-    def embed(self, query_feats: Tensor, mask_features: Tensor, mask_logits: Tensor) -> Tensor:
-        """B×Q×hidden queries + B×hidden×H×W mask features + B×Q×h×w mask logits → B×Q×embed_dim."""
-        return self.region_embedding(mask_pooling(mask_features, mask_logits), query_feats)
+    def region_features(self, mask_features: Tensor, mask_logits: Tensor) -> Tensor:
+        """B×hidden×H×W mask features pooled inside each query's binarized mask (B×Q×h×w logits) → B×Q×hidden."""
+        return mask_pooling(mask_features, mask_logits)
 
-    def forward(self, query_feats: Tensor, mask_features: Tensor, mask_logits: Tensor, text_classifier: Tensor,
+    def forward(self, query_feats: Tensor, region_feats: Tensor, text_classifier: Tensor,
                 num_templates: Sequence[int]) -> Tensor:
-        """B×Q×(C+1) logits (void last); ``text_classifier`` is (S+1)×D normalized, void row last."""
-        emb = self.embed(query_feats, mask_features, mask_logits)
+        """B×N×hidden queries + their B×N×hidden region features → B×N×(C+1) logits (void last);
+        ``text_classifier`` is (S+1)×D normalized, void row last."""
+        emb = self.region_embedding(region_feats, query_feats)
         return get_classification_logits(emb, text_classifier, self.logit_scale, num_templates)

@@ -27,8 +27,8 @@ class DotHead(nn.Module):
         self.scale = nn.Parameter(torch.ones(()))
         self.dim = dim
 
-    def forward(self, query_feats, mask_features, mask_logits, text_classifier, num_templates):
-        assert query_feats.shape[-1] == self.dim and mask_logits.shape[-2:] == mask_features.shape[-2:]
+    def forward(self, query_feats, region_feats, text_classifier, num_templates):
+        assert query_feats.shape[-1] == self.dim and region_feats is None
         return self.scale * query_feats @ text_classifier.t()
 
 
@@ -229,3 +229,20 @@ def test_extra_query_groups_predict_masks_and_can_be_isolated():
         dec(ms, mask_features, _cls(text), extra_queries=extra, self_attn_mask=block[:5, :5])
     with pytest.raises(ValueError, match='grounding'):
         dec(ms, mask_features, _cls(text), extra_queries={'grounding': (extra['grounding'][0], torch.zeros(2, 3, 8))})
+
+
+def test_class_head_scores_every_prediction_as_if_called_per_layer():
+    """The head runs once on all predictions; a region-pooling head (FC-CLIP's) gives exactly what calling it on
+    each prediction's queries and masks would."""
+    from ovseg.models.heads import InVocabClassifier
+    torch.manual_seed(0)
+    head = InVocabClassifier(hidden_dim=32, embed_dim=16)
+    dec = _small(dec_layers=3, class_head=head).eval()
+    ms, mask_features, _ = _inputs()
+    text = torch.nn.functional.normalize(torch.randn(5, 16), dim=-1)
+    inputs = dict(text_classifier=text, num_templates=[2, 1, 1])
+    with torch.no_grad():
+        out = dec(ms, mask_features, inputs)
+        for pred in [out] + out['aux_outputs']:
+            expected = head(pred['query_feats'], head.region_features(mask_features, pred['pred_masks']), **inputs)
+            torch.testing.assert_close(pred['pred_logits'], expected, atol=1e-6, rtol=1e-6)

@@ -41,7 +41,7 @@ def test_in_vocab_classifier_names_and_forward():
     small = InVocabClassifier(hidden_dim=16, embed_dim=8)
     q, mf, om = torch.randn(2, 5, 16), torch.randn(2, 16, 8, 8), torch.randn(2, 5, 4, 4)
     text = append_void_classifier(F.normalize(torch.randn(4, 8), dim=-1), torch.randn(1, 8))
-    logits = small(q, mf, om, text, [1, 2, 1])
+    logits = small(q, small.region_features(mf, om), text, [1, 2, 1])
     assert logits.shape == (2, 5, 4)
     emb = small.class_embed(small._mask_pooling_proj(mask_pooling(mf, om)) + q)
     assert torch.allclose(logits, get_classification_logits(emb, text, small.logit_scale, [1, 2, 1]))
@@ -57,5 +57,5 @@ def test_linear_class_head_names_and_forward():
     assert {k: tuple(v.shape) for k, v in head.state_dict().items()} == {
         'class_embed.weight': (6, 32), 'class_embed.bias': (6,)}  # Mask2Former's predictor.class_embed
     q = torch.randn(2, 4, 32)
-    assert torch.equal(head(q, None, None), head.class_embed(q))
+    assert torch.equal(head(q), head.class_embed(q))
     assert isinstance(head, LinearClassHead)

@@ -45,7 +45,7 @@ class _StubDecoder(nn.Module):
     def forward(self, multi_scale, mask_features, class_inputs=None):
         q = self.query.weight[None].expand(mask_features.shape[0], -1, -1)
         masks = torch.einsum('bqc,bchw->bqhw', q, mask_features)
-        logits = self.class_head(q, mask_features, masks, **class_inputs)
+        logits = self.class_head(q, self.class_head.region_features(mask_features, masks), **class_inputs)
         return dict(pred_logits=logits, pred_masks=masks, aux_outputs=[])
 
 
