@@ -1,5 +1,5 @@
 # FC-CLIP with the RN50 CLIP (fcclip_convnext_large_eval_ade20k_r50.yaml: only the CLIP model, EMBED_DIM and
-# ENSEMBLE_ON_VALID_MASK differ from the ConvNeXt-L model; reference notes §1.1, §1.5 item 7, issue #24).
+# ENSEMBLE_ON_VALID_MASK differ from the ConvNeXt-L model; fcclip/fcclip.py; FC-CLIP issue #24).
 _base_ = ['./fcclip_convnext_large.py']
 embed_dim = 1024  # FC_CLIP.EMBED_DIM 1024 (RN50 text_projection width)
 

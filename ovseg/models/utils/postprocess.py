@@ -7,7 +7,7 @@ All functions take the predictions of ONE image:
   logits and log-probabilities give the same result. The last column is VOID ("no object").
 * ``mask_pred``: ``[Q, H, W]`` mask **logits** (sigmoid applied inside).
 
-Semantics follow FC-CLIP ``fcclip/fcclip.py`` (reference §1.6): object-mask threshold (0.0 in the eval
+Semantics follow FC-CLIP ``fcclip/fcclip.py``: object-mask threshold (0.0 in the eval
 configs), overlap threshold 0.8, stuff segments of one class merged, semantic =
 ``einsum(softmax(cls)[:, :-1], sigmoid(mask))``, instance top-k over query×class with thing-only filtering
 in panoptic mode and score = class prob × mean mask prob inside the binary mask.
