@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from ovseg.models.peft import adapt_base_state_dict, configure_trainable, lora_metadata
 from ovseg.registry import RUNNERS
 
-from .optim_constructor import frozen_params_in_optimizer
+from .optimizers import frozen_params_in_optimizer
 
 DEFAULT_CONSTRUCTOR = 'TrainableParamsOptimWrapperConstructor'
 

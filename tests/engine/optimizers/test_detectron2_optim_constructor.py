@@ -1,7 +1,5 @@
 """Detectron2OptimWrapperConstructor: FC-CLIP's build_optimizer groups, parameter by parameter."""
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,9 +13,7 @@ import ovseg.models  # noqa: F401
 from ovseg.engine.optimizers import Detectron2OptimWrapperConstructor, detectron2_param_groups
 from ovseg.models.utils.checkpoint_convert import DROPPED_KEYS, convert_key
 from ovseg.registry import MODELS
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'helpers'))
-from fcclip_keys import official_entries  # noqa: E402
+from tests.helpers.fcclip_keys import official_entries
 
 RECIPE = 'configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic.py'
 BASE_LR, WD = 1e-4, 0.05
