@@ -16,11 +16,12 @@ from ovseg.registry import DATASETS
 
 from .builder import build_pipeline
 from .metainfo import build_metainfo
+from .sample_seed import SeededSampleMixin
 from .vocabularies import load_category_meta, load_vocabulary
 
 
 @DATASETS.register_module()
-class SemSegDataset(BaseDataset):
+class SemSegDataset(SeededSampleMixin, BaseDataset):
     """Image/label pairs matched by file stem.
 
     Args:

@@ -19,6 +19,7 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from ovseg.datasets.metainfo import build_metainfo
+from ovseg.datasets.sample_seed import SeededSampleMixin
 from ovseg.datasets.vocabularies import load_vocabulary
 from ovseg.registry import DATASETS, TRANSFORMS
 
@@ -48,7 +49,7 @@ def map_names(names: Sequence[str], base_synonyms: Sequence[Sequence[str]]) -> D
 
 
 @DATASETS.register_module()
-class NSSSceneDataset(BaseDataset):
+class NSSSceneDataset(SeededSampleMixin, BaseDataset):
     """Synthetic scenes in seed 000's format; every sample has ``is_synthetic=True``.
 
     Args:
