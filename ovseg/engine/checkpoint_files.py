@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import os.path as osp
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
-from ovseg.utils.checkpoint_io import atomic_write_text
+from ovseg.utils.checkpoint_io import CheckpointFormatError, atomic_write_text, load_checkpoint_file
 
 __all__ = ['LAST_CHECKPOINT', 'write_last_checkpoint', 'list_checkpoints', 'find_resume_checkpoint',
-           'ResumeCheckpointError', 'StateDictMatch', 'match_state_dict']
+           'ResumeCheckpointError', 'StateDictMatch', 'match_state_dict', 'check_fit', 'load_model_weights']
 
 LAST_CHECKPOINT = 'last_checkpoint'
 
@@ -120,3 +120,53 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -> Stat
             result.matched.append(key)
     result.unexpected = [k for k in state_dict if k not in own]
     return result
+
+
+def check_fit(filename: str, model: nn.Module, state_dict: Mapping[str, Tensor], exact: bool,
+              warn: Callable[[str], None]) -> StateDictMatch:
+    """Refuse a checkpoint that does not fit ``model`` before any weight is copied.
+
+    ``exact`` (resuming): same parameters with the same shapes, or an error — the optimizer state would
+    otherwise crash inside the optimizer or attach to the wrong tensors. Otherwise (``load_from``, test,
+    demo): at least one tensor must match (else it is the wrong file), and a partial fit is ``warn``-ed
+    with the offending keys (fine-tuning from another head size is legitimate).
+    """
+    fit = match_state_dict(model, state_dict)
+    if exact:
+        params = {name for name, _ in model.named_parameters()}
+        if fit.shape_mismatch or fit.unexpected or any(k in params for k in fit.missing):
+            raise CheckpointFormatError(f'cannot resume from {filename}: it was written for another model '
+                                        f'(another config?): {fit.describe()}')
+        if fit.missing:
+            warn(f'{filename} lacks buffers of this model: {fit.describe()}')
+        return fit
+    if not fit.matched:
+        raise CheckpointFormatError(f'{filename} contains no tensor of this model ({fit.describe()}): wrong '
+                                    'checkpoint for this config, or an unconverted checkpoint (see '
+                                    'tools/model_converters/)?')
+    if fit.shape_mismatch or fit.missing:
+        warn(f'{filename} covers the model only partly: {fit.describe()}. The rest keeps its initialisation.')
+    return fit
+
+
+def load_model_weights(model: nn.Module, filename: str, warn: Callable[[str], None],
+                       map_location: str = 'cpu') -> StateDictMatch:
+    """Weights-only load of ``filename`` into ``model`` for tools without a runner (demo, analysis).
+
+    Takes ``state_dict`` (mmengine) or ``model`` (detectron2) or a flat dict, strips a DDP ``module.``
+    prefix, applies :func:`check_fit` (no match = error, partial = warning) and copies what fits.
+    """
+    ckpt = load_checkpoint_file(filename, map_location=map_location)
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointFormatError(f'{filename}: expected a dict checkpoint, got {type(ckpt).__name__}')
+    state_dict = ckpt
+    for key in ('state_dict', 'model'):
+        if isinstance(ckpt.get(key), Mapping):
+            state_dict = ckpt[key]
+            break
+    state_dict = {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
+    fit = check_fit(filename, model, state_dict, exact=False, warn=warn)
+    own = model.state_dict()
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own and k not in
+                           {key for key, _, _ in fit.shape_mismatch}}, strict=False)
+    return fit

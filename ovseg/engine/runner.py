@@ -48,7 +48,7 @@ from ovseg.utils.dist import broadcast_object
 from ovseg.utils.dist_heartbeat import start_heartbeat
 from ovseg.utils.random_state import gather_random_states, restore_random_state
 
-from .checkpoint_files import find_resume_checkpoint, match_state_dict
+from .checkpoint_files import check_fit, find_resume_checkpoint
 from .optim_constructor import frozen_params_in_optimizer
 from .work_dir_lock import WorkDirBusyError, WorkDirLock
 
@@ -244,7 +244,7 @@ class OVSegRunner(Runner):
         if _has_peft_layers(model):
             revised, filled = adapt_base_state_dict(revised, model)
             revised = OrderedDict(revised)
-        self._check_fit(filename, model, revised)
+        check_fit(filename, model, revised, exact=getattr(self, '_resuming', False), warn=self.logger.warning)
         revised._metadata = getattr(state_dict, '_metadata', OrderedDict())
         _load_checkpoint_to_model(model, dict(state_dict=revised), strict, revise_keys=[])
         self._has_loaded = True
@@ -252,24 +252,6 @@ class OVSegRunner(Runner):
         self.logger.info(f'Load checkpoint from {filename}'
                          + (f' ({filled} base-named tensors routed into LoRA-wrapped modules)' if filled else ''))
         return checkpoint
-
-    def _check_fit(self, filename: str, model: nn.Module, state_dict: dict) -> None:
-        fit = match_state_dict(model, state_dict)
-        if getattr(self, '_resuming', False):
-            params = {name for name, _ in model.named_parameters()}
-            if fit.shape_mismatch or fit.unexpected or any(k in params for k in fit.missing):
-                raise CheckpointFormatError(f'cannot resume from {filename}: it was written for another model '
-                                            f'(another config?): {fit.describe()}')
-            if fit.missing:
-                self.logger.warning(f'{filename} lacks buffers of this model: {fit.describe()}')
-            return
-        if not fit.matched:
-            raise CheckpointFormatError(f'{filename} contains no tensor of this model ({fit.describe()}): wrong '
-                                        'checkpoint for this config, or an unconverted checkpoint (see '
-                                        'tools/model_converters/)?')
-        if fit.shape_mismatch or fit.missing:
-            self.logger.warning(f'{filename} covers the model only partly: {fit.describe()}. The rest keeps its '
-                                'initialisation.')
 
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args: dict | None = None,
                         save_optimizer: bool = True, save_param_scheduler: bool = True, meta: dict | None = None,

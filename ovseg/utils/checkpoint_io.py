@@ -90,7 +90,7 @@ def load_checkpoint_file(path: str | os.PathLike, map_location: Any = 'cpu') -> 
         if 'Weights only load failed' in str(exc) or 'Unsupported global' in str(exc):
             detail = next((ln.strip() for ln in str(exc).splitlines() if 'Unsupported global' in ln), first)
             raise UnsafeCheckpointError(
-                f'refusing to load {path}: it contains pickled objects beyond tensors and the allow-listed '
+                f'Refusing to load {path}: it contains pickled objects beyond tensors and the allow-listed '
                 f'mmengine/numpy types, and unpickling them could execute code ({detail}). If you trust the '
                 'file, re-save only its tensors in an isolated environment and load that.') from exc
         raise CheckpointFormatError(f'{path} is a corrupt checkpoint ({first})') from exc
@@ -164,7 +164,7 @@ def load_from_ceph_weights_only(filename: str, map_location: Any = None) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(f'refusing to load {filename}: {str(exc).splitlines()[0]}') from exc
+        raise UnsafeCheckpointError(f'Refusing to load {filename}: {str(exc).splitlines()[0]}') from exc
 
 
 def load_from_refused_scheme(filename: str, map_location: Any = None) -> Any:

@@ -19,6 +19,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 from ovseg.evaluation.functional.panoptic_io import format_pq_table  # noqa: E402
 from ovseg.evaluation.functional.panoptic_io import pq_compute as _pq_compute  # noqa: E402
+from ovseg.cli import run_tool  # noqa: E402
 
 
 def pq_compute(gt_json: str | Mapping[str, Any],
@@ -57,4 +58,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

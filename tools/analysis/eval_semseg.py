@@ -23,6 +23,7 @@ from ovseg.evaluation.functional.sem_seg import (
     SemSegStats,
     sem_seg_image_stats,  # noqa: E402
     sem_seg_summary)
+from ovseg.cli import run_tool  # noqa: E402
 
 
 def read_label_png(path: str) -> np.ndarray:
@@ -106,4 +107,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

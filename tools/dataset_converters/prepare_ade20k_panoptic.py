@@ -28,6 +28,7 @@ from common import parallel_map, require_dir  # noqa: E402
 
 from ovseg.datasets.panoptic_utils import bbox_of_mask, id2rgb  # noqa: E402
 from ovseg.datasets.vocabularies import load_category_meta  # noqa: E402
+from ovseg.cli import run_tool  # noqa: E402
 
 SPLITS = {'training': 'train', 'validation': 'val'}
 
@@ -116,4 +117,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -26,6 +26,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir, require_file  # noqa: E402
 
 from ovseg.datasets.panoptic_utils import IGNORE_INDEX, rgb2id, segments_to_semantic  # noqa: E402
+from ovseg.cli import run_tool  # noqa: E402
 
 
 def convert_one(job: tuple[str, str, list[dict], dict[int, int]]) -> str:
@@ -78,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

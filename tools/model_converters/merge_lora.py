@@ -19,6 +19,7 @@ import torch  # noqa: E402
 
 import ovseg  # noqa: E402,F401  (allow-lists the non-tensor types of mmengine checkpoints)
 from ovseg.models.peft.lora import infer_lora_metadata, merge_lora_state_dict  # noqa: E402
+from ovseg.cli import run_tool  # noqa: E402
 
 LORA_ONLY = ('.lora_A.', '.lora_B.', '.lora_embedding_A.', '.lora_embedding_B.', '.modules_to_save.')
 
@@ -67,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

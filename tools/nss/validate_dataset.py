@@ -12,6 +12,7 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 from projects.dreammask.dreammask.processed_format import validate_dataset  # noqa: E402
+from ovseg.cli import run_tool  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,4 +37,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -34,8 +34,10 @@ def _rank_tag() -> str:
 
 def error_line(exc: BaseException, prog: str) -> str:
     """The one line a user sees for ``exc``."""
-    from .dist_heartbeat import describe_collective_failure  # the heartbeat helpers pull in torch.distributed
-    timeout = describe_collective_failure(exc)
+    timeout = None
+    if 'torch.distributed' in sys.modules:  # no torch loaded: no process group, and light tools stay light
+        from ovseg.utils.dist_heartbeat import describe_collective_failure
+        timeout = describe_collective_failure(exc)
     if timeout is not None:
         message = timeout
     elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
