@@ -20,8 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('dir', help='processed_dataset directory')
     parser.add_argument('--json', help='write the report as JSON here')
     parser.add_argument('--max-errors', type=int, default=20, help='errors to print (all go to --json)')
+    parser.add_argument('--allow-outside-root', action='store_true',
+                        help='accept image / mask paths outside the dataset folder (absolute or ../)')
     args = parser.parse_args(argv)
-    report = validate_dataset(args.dir)
+    report = validate_dataset(args.dir, allow_outside_root=args.allow_outside_root)
     print(f"scenes: {report['scenes']}  objects: {report['objects']}  "
           f"categories: {len(report['categories'])}  errors: {len(report['errors'])}")
     for name, count in sorted(report['categories'].items(), key=lambda kv: -kv[1])[:20]:
