@@ -58,6 +58,12 @@ def run_tool(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None
     prog = os.path.basename(sys.argv[0]) or 'ovseg'
     try:
         result = main([a for a in argv if a != DEBUG_FLAG])
+    except SystemExit as exc:  # argparse's usage errors (exit 2) pass; `raise SystemExit('msg')` gets the format
+        if not isinstance(exc.code, str):
+            raise
+        message = exc.code[len('error: '):] if exc.code.startswith('error: ') else exc.code
+        print(f'{prog}{_rank_tag()}: error: {message}', file=sys.stderr, flush=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         if debug:
             raise
@@ -93,7 +99,7 @@ class CfgOptionsAction(argparse.Action):
 def _lookup(cfg: Any, key: str) -> tuple[bool, Any]:
     node = cfg
     for part in key.split('.'):
-        if isinstance(node, Mapping) and part in node:
+        if hasattr(node, 'keys') and part in node:  # dicts, ConfigDict and mmengine's Config
             node = node[part]
         elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]

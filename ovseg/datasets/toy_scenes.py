@@ -21,9 +21,8 @@ from __future__ import annotations
 if __name__ == '__main__':  # `python -m ovseg.datasets.toy_scenes`: importing the package already loaded this
     # module (as ovseg.datasets.toy_scenes, its classes registered); running this file's body a second time
     # would register them twice. Hand over to the loaded module instead.
-    from ovseg.datasets.toy_scenes import main
-    from ovseg.cli import run_tool
-    run_tool(main)
+    from ovseg.datasets.toy_scenes import cli
+    cli()
 
 import argparse
 import contextlib
@@ -424,5 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == '__main__':
+def cli() -> None:
+    """The ``ovseg-toyscenes`` entry point: ``main`` with one-line errors (``--debug`` for the traceback)."""
     run_tool(main)
+
+
+if __name__ == '__main__':
+    cli()

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--allow-outside-root', action='store_true',
                         help='accept image / mask paths outside the dataset folder (absolute or ../)')
     args = parser.parse_args(argv)
+    if not osp.isdir(args.dir):
+        raise FileNotFoundError(f'dataset directory not found: {args.dir}')
     report = validate_dataset(args.dir, allow_outside_root=args.allow_outside_root)
     print(f"scenes: {report['scenes']}  objects: {report['objects']}  "
           f"categories: {len(report['categories'])}  errors: {len(report['errors'])}")
