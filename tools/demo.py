@@ -32,8 +32,8 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
 import ovseg  # noqa: E402,F401
-from ovseg.engine.checkpoint_files import load_model_weights  # noqa: E402
 from ovseg.cli import CfgOptionsAction, merge_cfg_options, run_tool  # noqa: E402
+from ovseg.engine.checkpoint_files import load_model_weights  # noqa: E402
 from ovseg.utils.launch import add_repo_root_to_path  # noqa: E402
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')

@@ -41,8 +41,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ovseg.registry import DATASETS
 from ovseg.cli import run_tool
+from ovseg.registry import DATASETS
 
 from .coco_panoptic import CocoPanopticDataset
 from .panoptic_utils import IGNORE_INDEX, bbox_of_mask, id2rgb

@@ -20,7 +20,6 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-
 DEFAULT_GLOO_TIMEOUT_S = 600  # a checkpoint save or a rank-0 metric fits; a stopped rank is noticed in 10 min
 
 

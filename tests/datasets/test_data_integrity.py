@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ovseg.datasets.transforms import LoadImage, LoadPanopticAnnotations
-from ovseg.datasets.transforms import loading
+from ovseg.datasets.transforms import LoadImage, LoadPanopticAnnotations, loading
 from ovseg.evaluation.functional import PanopticFormatError
 from ovseg.evaluation.functional.panoptic_io import pq_compute
 

@@ -20,11 +20,13 @@ CONFIGS = {
     'fcclip': 'configs/fcclip/fcclip_tiny_toy-scenes.py',
     'dreammask': 'configs/dreammask/dreammask_fcclip_tiny_toy-scenes.py',
 }
-COMMON = ['train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=2', 'default_hooks.checkpoint.max_keep_ckpts=3',
-          'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
+COMMON = ['train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=2',
+          'default_hooks.checkpoint.max_keep_ckpts=3', 'default_hooks.logger.interval=1',
+          'train_dataloader.batch_size=2',
           # validation at iteration 2 on 4 images: it must not shift the training random streams
           'train_cfg.val_interval=2', 'val_dataloader.batch_size=4', 'val_dataloader.dataset.indices=4']
-EXTRA = {'fcclip': [], 'dreammask': ['train_dataloader.sampler.batch_size=2', 'train_dataloader.sampler.num_synthetic=1']}
+EXTRA = {'fcclip': [],
+         'dreammask': ['train_dataloader.sampler.batch_size=2', 'train_dataloader.sampler.num_synthetic=1']}
 
 
 def _free_port() -> int:

@@ -17,9 +17,9 @@ from typing import Any, Mapping
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
+from ovseg.cli import run_tool  # noqa: E402
 from ovseg.evaluation.functional.panoptic_io import format_pq_table  # noqa: E402
 from ovseg.evaluation.functional.panoptic_io import pq_compute as _pq_compute  # noqa: E402
-from ovseg.cli import run_tool  # noqa: E402
 
 
 def pq_compute(gt_json: str | Mapping[str, Any],

@@ -26,9 +26,9 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir  # noqa: E402
 
+from ovseg.cli import run_tool  # noqa: E402
 from ovseg.datasets.panoptic_utils import bbox_of_mask, id2rgb  # noqa: E402
 from ovseg.datasets.vocabularies import load_category_meta  # noqa: E402
-from ovseg.cli import run_tool  # noqa: E402
 
 SPLITS = {'training': 'train', 'validation': 'val'}
 

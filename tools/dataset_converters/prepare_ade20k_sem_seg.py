@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir  # noqa: E402
+
 from ovseg.cli import run_tool  # noqa: E402
 
 

@@ -24,6 +24,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import require_dir  # noqa: E402
+
 from ovseg.cli import run_tool  # noqa: E402
 
 

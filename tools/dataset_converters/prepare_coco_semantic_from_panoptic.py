@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir, require_file  # noqa: E402
 
-from ovseg.datasets.panoptic_utils import IGNORE_INDEX, rgb2id, segments_to_semantic  # noqa: E402
 from ovseg.cli import run_tool  # noqa: E402
+from ovseg.datasets.panoptic_utils import IGNORE_INDEX, rgb2id, segments_to_semantic  # noqa: E402
 
 
 def convert_one(job: tuple[str, str, list[dict], dict[int, int]]) -> str:

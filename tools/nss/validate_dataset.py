@@ -11,8 +11,8 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from projects.dreammask.dreammask.processed_format import validate_dataset  # noqa: E402
 from ovseg.cli import run_tool  # noqa: E402
+from projects.dreammask.dreammask.processed_format import validate_dataset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

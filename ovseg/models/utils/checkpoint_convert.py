@@ -30,8 +30,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ovseg.utils.checkpoint_io import (CheckpointFormatError, UnsafeCheckpointError, atomic_torch_save,
-                                       load_checkpoint_file)
+from ovseg.utils.checkpoint_io import (
+    CheckpointFormatError,
+    UnsafeCheckpointError,
+    atomic_torch_save,
+    load_checkpoint_file,
+)
 
 __all__ = ['PREFIX_RULES', 'DROPPED_KEYS', 'MODEL_EMBED_DIMS', 'safe_load_checkpoint', 'extract_state_dict',
            'convert_key', 'convert_fcclip_state_dict', 'ConversionReport', 'CLIP_TEXT_TOWER_PREFIXES',
