@@ -39,5 +39,5 @@ setup(
     package_data={'ovseg': ['datasets/vocabularies/*.txt', 'datasets/vocabularies/*.json']},
     install_requires=CORE,
     extras_require=EXTRAS,
-    entry_points={'console_scripts': ['ovseg-toyscenes=ovseg.datasets.toy_scenes:main']},
+    entry_points={'console_scripts': ['ovseg-toyscenes=ovseg.datasets.toy_scenes:cli']},
 )

@@ -21,6 +21,10 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+from ovseg.cli import run_tool  # noqa: E402
+
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 CONFIG = osp.join(REPO, 'configs', 'fcclip', 'fcclip_tiny_toy-scenes.py')
 
@@ -159,4 +163,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

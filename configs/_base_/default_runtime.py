@@ -13,6 +13,8 @@ default_hooks = dict(
 )
 
 # nccl on GPU, gloo on CPU: resolved by ovseg.utils.dist_env at launch (tools/train.py), 'auto' here.
+# dist_cfg.timeout (seconds) bounds every collective: unset = 600 s on CPU/gloo (ovseg's choice, see
+# ovseg/utils/dist_env.py) and torch's default on GPU/NCCL (10 min; its watchdog then aborts the process).
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -20,10 +20,11 @@ from ovseg.registry import DATASETS
 
 from .builder import build_pipeline
 from .metainfo import build_metainfo, synonyms_for
+from .sample_seed import SeededSampleMixin
 
 
 @DATASETS.register_module()
-class CocoPanopticDataset(BaseDataset):
+class CocoPanopticDataset(SeededSampleMixin, BaseDataset):
     """Panoptic dataset in COCO panoptic format.
 
     Args:

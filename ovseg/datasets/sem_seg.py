@@ -19,10 +19,11 @@ from ovseg.vocabulary import load_category_meta, load_vocabulary
 
 from .builder import build_pipeline
 from .metainfo import build_metainfo, check_ignore_index, default_ignore_index
+from .sample_seed import SeededSampleMixin
 
 
 @DATASETS.register_module()
-class SemSegDataset(BaseDataset):
+class SemSegDataset(SeededSampleMixin, BaseDataset):
     """Image/label pairs matched by file stem.
 
     Args:

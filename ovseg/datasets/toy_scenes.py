@@ -18,6 +18,12 @@ Layout written under ``out_dir``::
 """
 from __future__ import annotations
 
+if __name__ == '__main__':  # `python -m ovseg.datasets.toy_scenes`: importing the package already loaded this
+    # module (as ovseg.datasets.toy_scenes, its classes registered); running this file's body a second time
+    # would register them twice. Hand over to the loaded module instead.
+    from ovseg.datasets.toy_scenes import cli
+    cli()
+
 import argparse
 import contextlib
 import fcntl
@@ -35,6 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ovseg.cli import run_tool
 from ovseg.registry import DATASETS
 from ovseg.structures.panoptic_format import IGNORE_INDEX, write_panoptic_png
 from ovseg.vocabulary import dump_vocabulary
@@ -214,6 +221,11 @@ def _normalise_params(**params: Any) -> dict[str, Any]:
             raise ValueError(f"novel_classes leave no base '{group}' stuff class for training images")
     if not 1 <= p['min_things'] <= p['max_things']:
         raise ValueError('need 1 <= min_things <= max_things')
+    for key in ('num_train', 'num_val'):
+        if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 0:
+            raise ValueError(f'{key} must be a non-negative integer, got {p[key]!r}')
+    if p['num_train'] + p['num_val'] == 0:
+        raise ValueError('num_train and num_val are both 0: nothing to generate')
     if min(p['size']) < 32:
         raise ValueError(f"size {p['size']} too small; use at least 32x32")
     for key in ('num_train', 'num_val', 'seed', 'min_things', 'max_things'):
@@ -412,5 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> None:
+    """The ``ovseg-toyscenes`` entry point: ``main`` with one-line errors (``--debug`` for the traceback)."""
+    run_tool(main)
+
+
 if __name__ == '__main__':
-    raise SystemExit(main())
+    cli()

@@ -11,13 +11,30 @@ What it adds, in the order a run meets it:
 4. ``load_checkpoint`` loads checkpoints written before LoRA wrapping into the wrapped model (base key names
    are routed to ``X.base_layer.*`` etc.), and ``save_checkpoint`` records the LoRA merge metadata in
    ``meta['lora']`` so ``tools/model_converters/merge_lora.py`` works from the checkpoint alone.
+
+Hardening (faults of mmengine 0.10.7's Runner, fixed here; contracts in docs/design.md):
+
+5. Work-dir lock: ``setup_env`` takes an exclusive lock on the work dir (rank 0; every rank learns the
+   outcome), before anything is written there; a second run on the same work dir fails with a message.
+6. Collective timeout: the distributed heartbeat starts with the process group, so a timed-out collective
+   names the rank that stopped responding (``ovseg/utils/dist_heartbeat.py``).
+7. Checkpoints: ``save_checkpoint`` (a collective) stores every rank's random streams in
+   ``meta['random_states']`` and writes the file atomically (temporary file + rename);
+   ``ResumableIterBasedTrainLoop`` restores the streams before the first resumed iteration.
+8. Loading: every load is weights-only (``ovseg/utils/checkpoint_io.py``); a resume checkpoint that does not
+   fit the model (shapes, parameters) is an error before training, a ``load_from`` that matches no tensor
+   is an error, a partial match a warning; ``--resume`` without a usable checkpoint says so (or fails, when
+   ``last_checkpoint`` is broken or a named file is missing); evaluating without loaded weights warns.
 """
 from __future__ import annotations
 
+import os
+import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Any
 
+from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
@@ -26,8 +43,14 @@ from torch.utils.data import DataLoader
 
 from ovseg.models.peft import adapt_base_state_dict, configure_trainable, lora_metadata
 from ovseg.registry import RUNNERS
+from ovseg.utils.checkpoint_io import CheckpointFormatError, load_checkpoint_file
+from ovseg.utils.dist import broadcast_object
+from ovseg.utils.dist_heartbeat import start_heartbeat
+from ovseg.utils.random_state import gather_random_states, restore_random_state
 
+from .checkpoint_files import check_fit, find_resume_checkpoint
 from .optimizers import frozen_params_in_optimizer
+from .work_dir_lock import WorkDirBusyError, WorkDirLock
 
 DEFAULT_CONSTRUCTOR = 'TrainableParamsOptimWrapperConstructor'
 
@@ -84,13 +107,132 @@ class OVSegRunner(Runner):
                              f'batches {actual}: set the same batch_size in both')
         return loader
 
+    # ------------------------------------------------------------------------------------- environment
+    def setup_env(self, env_cfg: dict) -> None:
+        super().setup_env(env_cfg)  # initialises the process group when distributed
+        if self.distributed:
+            start_heartbeat(timeout_s=(env_cfg.get('dist_cfg') or {}).get('timeout'))
+        self._work_dir_lock = WorkDirLock(self.work_dir)
+        self._acquire_work_dir()
+
+    def _acquire_work_dir(self) -> None:
+        """Lock the work dir on rank 0 and raise the same error on every rank when it is taken.
+
+        Every rank keeps the same ``_work_dir_locked`` flag, so all of them take part in the broadcast.
+        """
+        lock = getattr(self, '_work_dir_lock', None)
+        if lock is None or getattr(self, '_work_dir_locked', False):
+            return
+        error = None
+        if is_main_process():
+            try:
+                lock.acquire()
+            except WorkDirBusyError as exc:
+                error = str(exc)
+        if self.distributed:
+            error = broadcast_object(error)
+        if error is not None:
+            raise WorkDirBusyError(error)
+        self._work_dir_locked = True
+
+    def _release_work_dir(self) -> None:
+        lock = getattr(self, '_work_dir_lock', None)
+        if lock is not None:
+            lock.release()
+        self._work_dir_locked = False
+
+    def train(self) -> nn.Module:
+        self._acquire_work_dir()
+        try:
+            return super().train()
+        finally:
+            self._release_work_dir()
+
+    def val(self) -> dict:
+        return self._evaluate(super().val)
+
+    def test(self) -> dict:
+        return self._evaluate(super().test)
+
+    def _evaluate(self, run) -> dict:
+        self._acquire_work_dir()
+        self._evaluating = True
+        try:
+            return run()
+        finally:
+            self._evaluating = False
+            self._release_work_dir()
+
+    # ------------------------------------------------------------------------------------- loading
+    def load_or_resume(self) -> None:
+        """mmengine's rule (``resume`` + ``load_from``), strict about what the user asked for."""
+        if self._has_loaded:
+            return
+        resume_from = None
+        if self._resume and self._load_from is None:
+            resume_from = find_resume_checkpoint(self.work_dir)
+            if resume_from is None:
+                self.logger.warning(f'--resume: NO CHECKPOINT in {self.work_dir} (no last_checkpoint, no *.pth): '
+                                    'TRAINING STARTS FROM SCRATCH. Pass --resume PATH to continue another run.')
+            else:
+                self.logger.info(f'Auto resumed from the latest checkpoint {resume_from}.')
+        elif self._resume:
+            resume_from = self._load_from
+            if '://' not in str(resume_from) and not osp.isfile(str(resume_from)):
+                raise FileNotFoundError(f'--resume {resume_from}: no such checkpoint file')
+        if resume_from is not None:
+            self.resume(resume_from)
+            self._has_loaded = True
+        elif self._load_from is not None:
+            self.load_checkpoint(self._load_from)
+            self._has_loaded = True
+        elif getattr(self, '_evaluating', False):
+            self.logger.warning('EVALUATING A MODEL WITH NO LOADED CHECKPOINT: load_from is not set, the weights are '
+                                'the random / pretrained initialisation only')
+
+    def resume(self, filename: str, resume_optimizer: bool = True, resume_param_scheduler: bool = True,
+               map_location: str | Any = 'default') -> None:
+        self._resuming = True
+        try:
+            super().resume(filename, resume_optimizer=resume_optimizer,
+                           resume_param_scheduler=resume_param_scheduler, map_location=map_location)
+        finally:
+            self._resuming = False
+        states = (getattr(self, '_loaded_meta', None) or {}).get('random_states')
+        if states is None:
+            self.logger.warning(f'{filename} carries no random states (written by another runner): the resumed run '
+                                'draws fresh random numbers and will not repeat the interrupted run bit for bit')
+        elif len(states) != self.world_size:
+            self.logger.warning(f'{filename} was written by {len(states)} processes, this run has {self.world_size}: '
+                                'random streams are not restored (the resume is not bit-exact)')
+        else:
+            self._resumed_random_state = states[self.rank]
+
+    def pop_resumed_random_state(self) -> bool:
+        """Restore this rank's random streams saved with the resumed checkpoint (once); True when it did."""
+        state = getattr(self, '_resumed_random_state', None)
+        if state is None:
+            return False
+        restore_random_state(state)
+        self._resumed_random_state = None
+        self.logger.info('Restored the random streams (Python, NumPy, torch) of the resumed checkpoint')
+        return True
+
     def load_checkpoint(self, filename: str, map_location: str | Any = 'cpu', strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]) -> dict:  # noqa: B006 (mmengine's signature)
+        """mmengine's ``load_checkpoint`` with weights-only loading and a check of how the tensors fit.
+
+        Resuming demands an exact fit (same shapes, same parameters): the optimizer state would otherwise
+        crash inside the optimizer or silently attach to the wrong tensors. ``load_from`` needs at least one
+        matching tensor and warns about the rest (fine-tuning from another head size is legitimate).
+        """
         model = self.unwrapped_model
-        if not _has_peft_layers(model):
-            return super().load_checkpoint(filename, map_location=map_location, strict=strict,
-                                           revise_keys=revise_keys)
-        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        if '://' in str(filename):  # URL schemes: mmengine's dispatch, routed to weights-only loaders by ovseg
+            checkpoint = _load_checkpoint(filename, map_location=map_location)
+        else:
+            checkpoint = load_checkpoint_file(filename, map_location=map_location)
+        if not isinstance(checkpoint, dict):
+            raise CheckpointFormatError(f'{filename}: expected a dict checkpoint, got {type(checkpoint).__name__}')
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         state_dict = checkpoint.get('state_dict', checkpoint)
         revised = OrderedDict()
@@ -98,11 +240,15 @@ class OVSegRunner(Runner):
             for pattern, replacement in revise_keys:  # mmengine's revise_keys, applied before the routing
                 key = re.sub(pattern, replacement, key)
             revised[key] = value
-        adapted, filled = adapt_base_state_dict(revised, model)
-        adapted = OrderedDict(adapted)
-        adapted._metadata = getattr(state_dict, '_metadata', OrderedDict())
-        _load_checkpoint_to_model(model, dict(state_dict=adapted), strict, revise_keys=[])
+        filled = 0
+        if _has_peft_layers(model):
+            revised, filled = adapt_base_state_dict(revised, model)
+            revised = OrderedDict(revised)
+        check_fit(filename, model, revised, exact=getattr(self, '_resuming', False), warn=self.logger.warning)
+        revised._metadata = getattr(state_dict, '_metadata', OrderedDict())
+        _load_checkpoint_to_model(model, dict(state_dict=revised), strict, revise_keys=[])
         self._has_loaded = True
+        self._loaded_meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
         self.logger.info(f'Load checkpoint from {filename}'
                          + (f' ({filled} base-named tensors routed into LoRA-wrapped modules)' if filled else ''))
         return checkpoint
@@ -110,10 +256,42 @@ class OVSegRunner(Runner):
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args: dict | None = None,
                         save_optimizer: bool = True, save_param_scheduler: bool = True, meta: dict | None = None,
                         by_epoch: bool = True, backend_args: dict | None = None) -> None:
+        """mmengine's ``save_checkpoint`` plus every rank's random streams, written atomically.
+
+        A collective when distributed (the random states are gathered): call it on every rank, as
+        ``CheckpointHook`` does.
+        """
+        meta = dict(meta or {})
+        meta['random_states'] = gather_random_states()
+        if not is_main_process():
+            return
         model = self.unwrapped_model
         if _has_peft_layers(model):
-            meta = dict(meta or {})
             meta.setdefault('lora', lora_metadata(model))
-        super().save_checkpoint(out_dir, filename, file_client_args, save_optimizer=save_optimizer,
-                                save_param_scheduler=save_param_scheduler, meta=meta, by_epoch=by_epoch,
-                                backend_args=backend_args)
+        local = '://' not in str(out_dir) and file_client_args is None and not backend_args
+        target = filename
+        if local:  # write beside the final name, then rename: a crash leaves the previous file intact
+            target = f'.{filename}.{os.getpid()}.partial'
+        try:
+            super().save_checkpoint(out_dir, target, file_client_args, save_optimizer=save_optimizer,
+                                    save_param_scheduler=save_param_scheduler, meta=meta, by_epoch=by_epoch,
+                                    backend_args=backend_args)
+            if local:
+                _fsync_and_rename(osp.join(out_dir, target), osp.join(out_dir, filename))
+        finally:
+            if local and osp.exists(osp.join(out_dir, target)):
+                os.unlink(osp.join(out_dir, target))
+
+
+def _fsync_and_rename(tmp: str, path: str) -> None:
+    with open(tmp, 'rb') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:
+        fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        pass

@@ -4,15 +4,23 @@ mmengine 0.10.7's pytorch/slurm launchers call ``torch.cuda.set_device`` uncondi
 DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on a machine without CUDA. On such machines we
 initialise the gloo process group ourselves (mmengine then skips its own init) and wrap the model with
 ``device_ids=None``.
+
+Collective timeout: ``env_cfg.dist_cfg.timeout`` (seconds). On CPU/gloo ovseg defaults it to
+``DEFAULT_GLOO_TIMEOUT_S`` (torch's own default is 30 min, during which a stopped rank freezes every other
+one); on GPU/NCCL torch's default (10 min) applies unless the config sets it, and NCCL's watchdog aborts the
+process when it expires.
 """
 from __future__ import annotations
 
 import os
 import subprocess
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+
+DEFAULT_GLOO_TIMEOUT_S = 600  # a checkpoint save or a rank-0 metric fits; a stopped rank is noticed in 10 min
 
 
 def default_backend() -> str:
@@ -39,6 +47,11 @@ def prepare_launch(cfg: Config, launcher: str) -> Config:
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     if dist_cfg.get('backend', 'auto') == 'auto':
         dist_cfg['backend'] = default_backend()
+    timeout = dist_cfg.get('timeout')
+    if timeout is None and dist_cfg['backend'] == 'gloo':
+        dist_cfg['timeout'] = timeout = DEFAULT_GLOO_TIMEOUT_S
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ValueError(f'env_cfg.dist_cfg.timeout must be a positive number of seconds, got {timeout!r}')
     optim = cfg.get('optim_wrapper')
     if optim is not None and optim.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
         import warnings
@@ -59,8 +72,10 @@ def prepare_launch(cfg: Config, launcher: str) -> Config:
             raise RuntimeError(f'--launcher {launcher} needs the environment variable {key}; '
                                'start the job with tools/dist_train.sh (torchrun)')
     dist_cfg['backend'] = 'gloo'
+    dist_cfg['timeout'] = dist_cfg.get('timeout') or DEFAULT_GLOO_TIMEOUT_S
     if not dist.is_initialized():
-        dist.init_process_group(backend='gloo', init_method='env://')
+        dist.init_process_group(backend='gloo', init_method='env://',
+                                timeout=timedelta(seconds=dist_cfg['timeout']))
     wrapper = cfg.get('model_wrapper_cfg') or {}
     wrapper = dict(wrapper)
     wrapper.setdefault('type', 'MMDistributedDataParallel')

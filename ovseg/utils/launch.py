@@ -5,6 +5,8 @@ import os
 import sys
 from pathlib import Path
 
+from ovseg.cli import merge_cfg_options
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,9 +29,11 @@ def load_config(config: str, cfg_options: dict | None = None, work_dir: str | No
     import os.path as osp
 
     from mmengine.config import Config
+
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file not found: {config}')
     cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .checkpoint_io import install_weights_only_loaders
+
 
 def _numpy_globals() -> list:
     """numpy reconstructors and dtypes that appear when arrays/scalars are pickled."""
@@ -54,8 +56,13 @@ def mmengine_safe_globals() -> list:
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Register mmengine's checkpoint types with torch's weights-only unpickler (idempotent)."""
+    """Register mmengine's checkpoint types with torch's weights-only unpickler, and make every mmengine
+    checkpoint loader pass ``weights_only=True`` explicitly (idempotent).
+
+    The second part matters because torch's default can be switched off from the environment
+    (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) and mmengine does not pass the argument.
+    """
     add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is None:  # torch < 2.4: weights_only is not the default, nothing to do
-        return
-    add(mmengine_safe_globals())
+    if add is not None:  # torch < 2.4 has no allow-list (and no weights-only default)
+        add(mmengine_safe_globals())
+    install_weights_only_loaders()

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import ovseg.registry  # noqa: F401  (allow-lists the types of mmengine checkpoints for weights-only loading)
+from ovseg.registry import RUNNERS
 
 CFG = 'tests/helpers/toy_regression.py'
 
@@ -23,7 +23,7 @@ def _run(repo_root, work_dir, max_iters=20, resume=False, load_from=None, crash_
     cfg.resume = resume
     cfg.load_from = load_from
     cfg.experiment_name = f'run_{max_iters}_{int(resume)}_{os.getpid()}_{id(cfg)}'
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg)  # OVSegRunner, as tools/train.py builds it
     runner.train()
     return runner
 

@@ -1,6 +1,9 @@
 """A linear-regression model and dataset registered into ovseg, for engine-level tests (resume, DDP)."""
 from __future__ import annotations
 
+import os
+import signal
+
 import torch
 from mmengine.dataset import BaseDataset
 from mmengine.evaluator import BaseMetric
@@ -79,3 +82,56 @@ class StopAtIterHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if runner.iter + 1 >= self.stop_iter:
             runner.train_loop.stop_training = True
+
+
+@HOOKS.register_module(force=True)
+class KillAtIterHook(Hook):
+    """Simulate a hard crash: SIGKILL this process right after iteration ``kill_iter`` (after its checkpoint)."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, kill_iter: int, rank: int | None = None) -> None:
+        self.kill_iter, self.rank = kill_iter, rank
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 >= self.kill_iter and self.rank in (None, runner.rank):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module(force=True)
+class KillDuringSaveHook(Hook):
+    """SIGKILL the process half-way through writing its ``save_index``-th checkpoint file (1-based)."""
+
+    def __init__(self, save_index: int) -> None:
+        self.save_index = save_index
+
+    def before_train(self, runner) -> None:
+        from mmengine.fileio.backends.local_backend import LocalBackend
+        original, state = LocalBackend.put, {'saves': 0}
+
+        def put(backend, obj: bytes, filepath) -> None:
+            if str(filepath).endswith('.pth') or '.pth.' in str(filepath):
+                state['saves'] += 1
+                if state['saves'] == self.save_index:
+                    with open(filepath, 'wb') as f:
+                        f.write(obj[:len(obj) // 2])
+                        f.flush()
+                        os.fsync(f.fileno())
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return original(backend, obj, filepath)
+
+        LocalBackend.put = put
+
+
+@HOOKS.register_module(force=True)
+class StopRankHook(Hook):
+    """SIGSTOP rank ``rank`` at iteration ``stop_iter``: a rank that stops responding without dying."""
+
+    def __init__(self, rank: int, stop_iter: int) -> None:
+        self.rank, self.stop_iter = rank, stop_iter
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.rank == self.rank and runner.iter + 1 == self.stop_iter:
+            with open(os.path.join(runner.work_dir, f'stopped_rank{self.rank}.pid'), 'w') as f:
+                f.write(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGSTOP)

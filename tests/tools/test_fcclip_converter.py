@@ -20,7 +20,9 @@ def _run_tool(argv, capsys):
     spec = importlib.util.spec_from_file_location('fcclip_to_ovseg', TOOL)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    rc = mod.main([str(a) for a in argv])
+    with pytest.raises(SystemExit) as exit_info:  # through the shared one-line error handler, as `python TOOL`
+        mod.run_tool(mod.main, [str(a) for a in argv])
+    rc = exit_info.value.code
     out = capsys.readouterr()
     return rc, out.out, out.err
 
@@ -160,5 +162,5 @@ def test_malicious_pickle_refused_without_executing(tmp_path, capsys):
         safe_load_checkpoint(str(src))
     assert not marker.exists()
     rc, _, stderr = _run_tool([src, tmp_path / 'o.pth'], capsys)
-    assert rc == 2 and 'Refusing' in stderr
+    assert rc == 1 and 'Refusing' in stderr and 'Traceback' not in stderr
     assert not marker.exists() and not (tmp_path / 'o.pth').exists()

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os.path as osp
 import re
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+from ovseg.cli import run_tool  # noqa: E402
 
 KEY = re.compile(r'^(?:[\w.]+/)?(?P<metric>IoU|PQ|SQ|RQ|ACC)-(?P<name>.+)$')
 
@@ -104,4 +109,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

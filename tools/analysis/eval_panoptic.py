@@ -18,6 +18,7 @@ from typing import Any, Mapping
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 # numpy + OpenCV only: no torch / mmengine import (see ovseg/evaluation/functional/__init__.py)
+from ovseg.cli import run_tool  # noqa: E402
 from ovseg.evaluation.functional.panoptic_io import format_pq_table  # noqa: E402
 from ovseg.evaluation.functional.panoptic_io import pq_compute as _pq_compute  # noqa: E402
 from ovseg.evaluation.functional.workers import usable_cores  # noqa: E402
@@ -63,4 +64,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -21,6 +21,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from ovseg.evaluation.functional.workers import usable_cores  # noqa: E402
 from ovseg.evaluation.functional.sem_seg import CONVENTIONS  # noqa: E402
 from ovseg.evaluation.functional.sem_seg_io import evaluate_label_dirs  # noqa: E402
+from ovseg.cli import run_tool  # noqa: E402
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
@@ -63,4 +64,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -22,6 +22,8 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir  # noqa: E402
 
+from ovseg.cli import run_tool  # noqa: E402
+
 
 def convert_one(job: tuple[str, str]) -> str:
     src, dst = job
@@ -60,4 +62,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -25,6 +25,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import require_dir  # noqa: E402
 
+from ovseg.cli import run_tool  # noqa: E402
+
 
 def prepare(root: str, splits: list[str], train_ids: bool = True, panoptic: bool = True) -> None:
     try:
@@ -84,4 +86,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

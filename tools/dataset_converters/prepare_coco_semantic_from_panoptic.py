@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from common import parallel_map, require_dir, require_file  # noqa: E402
 
+from ovseg.cli import run_tool  # noqa: E402
 from ovseg.datasets.panoptic_utils import segments_to_semantic  # noqa: E402
 from ovseg.structures.panoptic_format import IGNORE_INDEX, read_panoptic_png  # noqa: E402
 
@@ -76,4 +77,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    raise SystemExit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -16,8 +16,8 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from ovseg.models.utils.checkpoint_convert import (MODEL_EMBED_DIMS, UnsafeCheckpointError,  # noqa: E402
-                                                   convert_checkpoint_file)
+from ovseg.cli import run_tool  # noqa: E402
+from ovseg.models.utils.checkpoint_convert import MODEL_EMBED_DIMS, convert_checkpoint_file  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,23 +28,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='released model, to check the CLIP embedding width')
     parser.add_argument('--strict', action='store_true',
                         help='fail on unmatched keys, unknown inner names or a width mismatch')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='write the output even when a part of FC-CLIP (backbone, pixel decoder, decoder, '
+                        'class head) has no tensor in the source')
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        report = convert_checkpoint_file(args.src, args.dst, model=args.model, strict=args.strict)
-    except UnsafeCheckpointError as exc:
-        print(f'ERROR: {exc}', file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f'ERROR: {exc}', file=sys.stderr)
-        return 1
+    report = convert_checkpoint_file(args.src, args.dst, model=args.model, strict=args.strict,
+                                     allow_partial=args.allow_partial)
     print(report.summary())
     print(f'saved {args.dst}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -18,7 +18,9 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 import torch  # noqa: E402
 
 import ovseg  # noqa: E402,F401  (allow-lists the non-tensor types of mmengine checkpoints)
+from ovseg.cli import run_tool  # noqa: E402
 from ovseg.models.peft.lora import infer_lora_metadata, merge_lora_state_dict  # noqa: E402
+from ovseg.utils.checkpoint_io import load_checkpoint_file  # noqa: E402
 
 LORA_ONLY = ('.lora_A.', '.lora_B.', '.lora_embedding_A.', '.lora_embedding_B.', '.modules_to_save.')
 
@@ -35,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint_file(args.src)  # weights-only; empty / text / truncated files say so
     state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state_dict, dict):
         print(f'ERROR: {args.src} holds no state dict', file=sys.stderr)
@@ -67,4 +69,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

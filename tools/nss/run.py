@@ -16,7 +16,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+from ovseg.cli import CfgOptionsAction, merge_cfg_options, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,15 +29,16 @@ def parse_args(argv=None):
                    default=['all'])
     p.add_argument('--num-scenes', type=int, help='override cfg.num_scenes')
     p.add_argument('--no-progress', action='store_true', help='disable progress bars')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys, e.g. seed=1')
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, help='override config keys, e.g. seed=1')
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if not os.path.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if args.num_scenes is not None:
         cfg.num_scenes = args.num_scenes
     if args.no_progress:
@@ -53,4 +56,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
+from ovseg.cli import run_tool  # noqa: E402
 from projects.dreammask.dreammask.processed_format import validate_dataset  # noqa: E402
 
 
@@ -19,8 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('dir', help='processed_dataset directory')
     parser.add_argument('--json', help='write the report as JSON here')
     parser.add_argument('--max-errors', type=int, default=20, help='errors to print (all go to --json)')
+    parser.add_argument('--allow-outside-root', action='store_true',
+                        help='accept image / mask paths outside the dataset folder (absolute or ../)')
     args = parser.parse_args(argv)
-    report = validate_dataset(args.dir)
+    if not osp.isdir(args.dir):
+        raise FileNotFoundError(f'dataset directory not found: {args.dir}')
+    report = validate_dataset(args.dir, allow_outside_root=args.allow_outside_root)
     print(f"scenes: {report['scenes']}  objects: {report['objects']}  "
           f"categories: {len(report['categories'])}  errors: {len(report['errors'])}")
     for name, count in sorted(report['categories'].items(), key=lambda kv: -kv[1])[:20]:
@@ -36,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)  # one-line user errors; --debug or OVSEG_DEBUG=1 shows the traceback

@@ -19,6 +19,8 @@ from torch.utils.data import Sampler
 
 from ovseg.registry import DATA_SAMPLERS, DATASETS
 
+from ..sample_seed import sample_random_state, seed_positions
+
 # Slot layouts of weighted mixing are drawn this many batches at a time (a constant, so the stream never
 # depends on how far a consumer has read).
 _LAYOUT_CHUNK_BATCHES = 256
@@ -120,8 +122,9 @@ class MultiSourceDataset:
         raise AssertionError('unreachable')
 
     def __getitem__(self, idx: int) -> Any:
-        name, local = self.source_of(idx)
-        return self.source_datasets[self.names.index(name)][local]
+        name, local = self.source_of(int(idx))
+        with sample_random_state(idx):  # a SeededIndex from the sampler: the sample's own seeds
+            return self.source_datasets[self.names.index(name)][local]
 
 
 def _per_source(value: Sequence | Mapping | None, names: list[str], what: str) -> list[float] | None:
@@ -157,6 +160,8 @@ class MultiSourceSampler(Sampler):
         seed: base seed (synchronised over ranks when None). Source ``i`` is shuffled by a generator seeded
             ``seed + i``; the layout draws use ``seed + N`` (+ ``1 + rank`` when layouts differ per rank).
         rank, world_size: override the process group's values (tests, tools).
+        seed_samples: yield :class:`~ovseg.datasets.sample_seed.SeededIndex` indices whose augmentation seeds
+            derive from (``seed``, global stream position), so a resumed run draws the same augmentations.
 
     Each source's infinite shuffled stream is split over ranks (rank ``r`` takes positions ``r, r + W, ...``),
     so ranks never share a sample within a pass over a source. ``fast_forward(n)`` restarts the stream and
@@ -166,7 +171,7 @@ class MultiSourceSampler(Sampler):
     def __init__(self, dataset: Any, batch_size: int, counts: Sequence[int] | Mapping[str, int] | None = None,
                  weights: Sequence[float] | Mapping[str, float] | None = None, shuffle: bool = True,
                  seed: int | None = None, same_layout_on_all_ranks: bool = True, *, rank: int | None = None,
-                 world_size: int | None = None) -> None:
+                 world_size: int | None = None, seed_samples: bool = True) -> None:
         for attr in ('names', 'sizes', 'offsets'):
             if not hasattr(dataset, attr):
                 raise TypeError(f'{type(self).__name__} needs a MultiSourceDataset (names / sizes / offsets), '
@@ -191,6 +196,7 @@ class MultiSourceSampler(Sampler):
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f'rank {self.rank} outside world size {self.world_size}')
         self.seed = sync_random_seed() if seed is None else int(seed)
+        self.seed_samples = seed_samples
         self.indices = self._stream()
 
     def _check_counts(self, counts: Sequence[int] | Mapping[str, int]) -> list[int]:
@@ -236,11 +242,18 @@ class MultiSourceSampler(Sampler):
                                       generator=g).view(_LAYOUT_CHUNK_BATCHES, self.batch_size).tolist()
             yield from draws
 
-    def _stream(self) -> Iterator[int]:
+    def _source_indices(self) -> Iterator[int]:
         streams = [self._source_stream(i) for i in range(len(self.names))]
         for layout in self._layouts():
             for i in layout:
                 yield next(streams[i])
+
+    def _stream(self, start: int = 0) -> Iterator[int]:
+        """This rank's stream from its ``start``-th index on (the skipped ones are drawn, never loaded)."""
+        indices = itertools.islice(self._source_indices(), start, None)
+        if not self.seed_samples:
+            return indices
+        return seed_positions(indices, self.seed, start, self.rank, self.world_size)
 
     def __iter__(self) -> Iterator[int]:
         yield from self.indices
@@ -253,5 +266,4 @@ class MultiSourceSampler(Sampler):
 
     def fast_forward(self, num_indices: int) -> None:
         """Restart this rank's stream and drop its first ``num_indices`` indices (no sample is loaded)."""
-        self.indices = self._stream()
-        next(itertools.islice(self.indices, num_indices, num_indices), None)
+        self.indices = self._stream(start=num_indices)

@@ -5,9 +5,12 @@ shape mismatch or a silent VOID deep inside a training step.
 """
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
 from PIL import Image
 
 from ovseg.registry import TRANSFORMS
@@ -18,7 +21,39 @@ from ovseg.structures.panoptic_format import IGNORE_INDEX, read_panoptic_png
 def _imread(path: str, flags: int, who: str, key: str) -> np.ndarray:
     img = cv2.imread(path, flags)
     if img is None:
-        raise FileNotFoundError(f"{who}: cannot read {key} '{path}' (missing or not an image)")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{who}: cannot read {key} '{path}': no such file")
+        raise ValueError(f"{who}: cannot decode {key} '{path}' ({os.path.getsize(path)} bytes: corrupt, truncated "
+                         'or not an image)')
+    return img
+
+
+def _file_is_complete(path: str) -> bool:
+    """Whether a JPEG ends with its EOI marker / a PNG with its IEND chunk (other formats: assumed complete).
+
+    OpenCV decodes a truncated JPEG with a warning only, filling the missing rows with grey.
+    """
+    with open(path, 'rb') as f:
+        head = f.read(8)
+        f.seek(max(0, os.path.getsize(path) - 64))
+        tail = f.read().rstrip(b'\x00')  # some writers pad with zeros after the end marker
+    if head.startswith(b'\xff\xd8'):
+        return tail.endswith(b'\xff\xd9')
+    if head.startswith(b'\x89PNG'):
+        return tail.endswith(b'IEND\xaeB`\x82')
+    return True
+
+
+def decode_image(path: str, who: str = 'LoadImage') -> np.ndarray:
+    """BGR uint8 H×W×3 from ``path``; a missing, undecodable or truncated file is an error naming it."""
+    img = _imread(path, cv2.IMREAD_COLOR, who, 'image')
+    if not _file_is_complete(path):
+        try:  # a few encoders write valid files without the final marker: let a strict decoder decide
+            with Image.open(path) as im:
+                im.load()
+        except (OSError, SyntaxError) as exc:
+            raise ValueError(f"{who}: image '{path}' is truncated or corrupt ({exc}); OpenCV would decode it "
+                             'with missing rows filled in grey') from None
     return img
 
 
@@ -42,7 +77,7 @@ class LoadImage(BaseTransform):
         path = results.get('img_path')
         if path is None:
             raise KeyError("LoadImage: results has no 'img_path'")
-        img = _imread(str(path), cv2.IMREAD_COLOR, 'LoadImage', 'image')
+        img = decode_image(str(path))
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         if self.to_float32:
             img = img.astype(np.float32)
@@ -56,6 +91,20 @@ class LoadImage(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(to_float32={self.to_float32})'
+
+
+_absent_segments = {'images': 0, 'segments': 0}
+
+
+def _warn_absent_segments(path: str, img_id, absent: list[int]) -> None:
+    """Segments listed in the JSON but missing from the PNG: counted per process, warned (then sampled)."""
+    _absent_segments['images'] += 1
+    _absent_segments['segments'] += len(absent)
+    n = _absent_segments['images']
+    if n <= 5 or n % 100 == 0:
+        print_log(f"LoadPanopticAnnotations: '{path}' (image {img_id!r}) lacks {len(absent)} segment(s) listed in "
+                  f'its segments_info (ids {absent[:10]}); they give no target. So far in this process: '
+                  f"{_absent_segments['segments']} segments in {n} images", logger='current', level=30)
 
 
 @TRANSFORMS.register_module()
@@ -99,6 +148,10 @@ class LoadPanopticAnnotations(BaseTransform):
                 raise ValueError(f"LoadPanopticAnnotations: '{path}' contains segment id(s) {unknown[:10]} "
                                  f"absent from segments_info of image {results.get('img_id')!r}")
             ids = np.where(np.isin(ids, unknown), 0, ids)
+        present = set(ids.tolist())
+        absent = [sid for sid in seg_cat if sid not in present]
+        if absent:
+            _warn_absent_segments(path, results.get('img_id'), absent)
         results['gt_pan_id'] = ids[inverse]
         if self.with_seg_map:
             ignore = int(results.get('ignore_index', IGNORE_INDEX))

@@ -96,6 +96,15 @@ def pq_compute(gt_json: str | os.PathLike | Mapping[str, Any],
     cat_ids, is_thing = panoptic_categories(gt['categories'])
     category_index = {cid: k for k, cid in enumerate(cat_ids)}
 
+    for what, doc in (('ground-truth', gt), ('prediction', pred)):
+        # panopticapi keeps the last of two annotations with one image_id: one image silently scored twice
+        # (GT) or a prediction silently dropped (pred). Both are broken files.
+        seen: dict[Any, int] = {}
+        for k, ann in enumerate(doc['annotations']):
+            if ann['image_id'] in seen:
+                raise PanopticFormatError(f"{what} JSON: image_id {ann['image_id']!r} appears twice "
+                                          f"(annotations[{seen[ann['image_id']]}] and annotations[{k}])")
+            seen[ann['image_id']] = k
     pred_by_image = {ann['image_id']: ann for ann in pred['annotations']}
     pairs = []
     for gt_ann in gt['annotations']:

@@ -22,7 +22,6 @@ files sometimes store numpy arrays). A file needing anything else is refused wit
 """
 from __future__ import annotations
 
-import pickle
 import re
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Tuple
@@ -31,8 +30,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ovseg.utils.checkpoint_io import (
+    CheckpointFormatError,
+    UnsafeCheckpointError,
+    atomic_torch_save,
+    load_checkpoint_file,
+)
+
 __all__ = ['PREFIX_RULES', 'DROPPED_KEYS', 'MODEL_EMBED_DIMS', 'safe_load_checkpoint', 'extract_state_dict',
-           'convert_key', 'convert_fcclip_state_dict', 'ConversionReport', 'CLIP_TEXT_TOWER_PREFIXES']
+           'convert_key', 'convert_fcclip_state_dict', 'ConversionReport', 'CLIP_TEXT_TOWER_PREFIXES',
+           'UnsafeCheckpointError', 'CheckpointFormatError', 'REQUIRED_GROUPS']
 
 #: (official prefix or exact key, ovseg prefix, group name, exact?) — first match wins, so the in-vocab head
 #: rules precede the generic predictor rule.
@@ -83,15 +90,16 @@ MODEL_EMBED_DIMS: Dict[str, int] = {
 }
 
 
-class UnsafeCheckpointError(RuntimeError):
-    """The file needs arbitrary pickled objects; we refuse to execute them."""
+#: Groups every released FC-CLIP checkpoint has; a source without one of them is not an FC-CLIP checkpoint.
+REQUIRED_GROUPS: Tuple[str, ...] = ('backbone', 'pixel_decoder', 'transformer_decoder', 'class_head')
 
 
 def safe_load_checkpoint(path: str) -> Dict[str, Any]:
-    """Load a checkpoint without executing pickled code (safetensors or ``torch.load(weights_only=True)``)."""
-    if str(path).endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return dict(load_file(str(path), device='cpu'))
+    """Load a checkpoint without executing pickled code (safetensors or ``torch.load(weights_only=True)``).
+
+    Errors: ``FileNotFoundError``; :class:`CheckpointFormatError` for an empty / text / random / truncated
+    file; :class:`UnsafeCheckpointError` for a pickle needing objects beyond tensors and numpy arrays.
+    """
     np_globals: List[Any] = [np.ndarray, np.dtype]
     try:
         from numpy._core.multiarray import _reconstruct, scalar
@@ -104,16 +112,8 @@ def safe_load_checkpoint(path: str) -> Dict[str, Any]:
     # Only the globals not yet allowed: leaving the context removes what it added, and must not remove the
     # process-wide allow-list `import ovseg` registered (later mmengine `--resume` loads would then fail).
     already = set(torch.serialization.get_safe_globals())
-    try:
-        with torch.serialization.safe_globals([g for g in np_globals if g not in already]):
-            return torch.load(str(path), map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UnsafeCheckpointError(
-            f'Refusing to load {path}: it contains pickled objects beyond tensors/numpy arrays, and loading '
-            'them could execute arbitrary code (torch weights_only check: '
-            f'{str(exc).splitlines()[0]}). If you '
-            'trust the file, re-save only its tensors (e.g. `{k: v for k, v in ckpt["model"].items()}` into '
-            'a .safetensors) in an isolated environment, then convert that.') from exc
+    with torch.serialization.safe_globals([g for g in np_globals if g not in already]):
+        return load_checkpoint_file(str(path), map_location='cpu')
 
 
 def extract_state_dict(ckpt: Mapping[str, Any]) -> Dict[str, Tensor]:
@@ -235,14 +235,28 @@ def coco_panoptic_training_meta() -> Dict[str, Any]:
                 is_thing=[bool(c['isthing']) for c in cats], category_ids=[int(c['id']) for c in cats])
 
 
-def convert_checkpoint_file(src: str, dst: str, model: Optional[str] = None, strict: bool = False
-                            ) -> ConversionReport:
-    """Load ``src`` safely, convert, and save ``{'state_dict', 'meta'}`` (mmengine ``load_from`` format)."""
+def convert_checkpoint_file(src: str, dst: str, model: Optional[str] = None, strict: bool = False,
+                            allow_partial: bool = False) -> ConversionReport:
+    """Load ``src`` safely, convert, and save ``{'state_dict', 'meta'}`` (mmengine ``load_from`` format).
+
+    Nothing is written when the source is not an FC-CLIP checkpoint: no tensor matched the prefix map, or
+    (unless ``allow_partial``) one of :data:`REQUIRED_GROUPS` is absent — such a file would load as a
+    partly random model.
+    """
     ckpt = safe_load_checkpoint(src)
+    if not isinstance(ckpt, dict):
+        raise CheckpointFormatError(f'{src}: expected a dict checkpoint, got {type(ckpt).__name__}')
     state_dict = extract_state_dict(ckpt)
     if not state_dict:
         raise ValueError(f'{src}: no tensors found (expected a detectron2 {{"model": state_dict}} file)')
     new_sd, report = convert_fcclip_state_dict(state_dict, model=model, strict=strict)
+    if not new_sd:
+        raise ValueError(f"{src}: 0 of {len(state_dict)} tensors match FC-CLIP's names (e.g. "
+                         f'{list(state_dict)[:3]}): not an FC-CLIP checkpoint; nothing written')
+    missing = [g for g in REQUIRED_GROUPS if not report['counts'].get(g)]
+    if missing and not allow_partial:
+        raise ValueError(f'{src}: no {", ".join(missing)} tensors among the {report["num_converted"]} converted: '
+                         'not a complete FC-CLIP checkpoint; nothing written (--allow-partial writes it anyway)')
     meta: MutableMapping[str, Any] = {
         'converted_from': str(src), 'converter': 'tools/model_converters/fcclip_to_ovseg.py',
         'source_format': 'detectron2 FC-CLIP', 'model': model or 'unspecified',
@@ -251,5 +265,5 @@ def convert_checkpoint_file(src: str, dst: str, model: Optional[str] = None, str
         # every released FC-CLIP was trained on COCO panoptic: the classes its α (seen) / β (unseen) split uses
         'dataset_meta': coco_panoptic_training_meta(),
     }
-    torch.save({'state_dict': new_sd, 'meta': dict(meta)}, dst)
+    atomic_torch_save({'state_dict': new_sd, 'meta': dict(meta)}, dst)
     return report

@@ -19,6 +19,7 @@ from mmengine.logging import print_log
 from PIL import Image
 
 from ovseg.datasets.metainfo import build_metainfo, default_ignore_index
+from ovseg.datasets.sample_seed import SeededSampleMixin
 from ovseg.registry import DATASETS, TRANSFORMS
 from ovseg.vocabulary import load_vocabulary, map_names, normalize_name
 
@@ -27,7 +28,7 @@ from .processed_format import SceneFormatError, binary_mask, parse_scene, scene_
 
 
 @DATASETS.register_module()
-class NSSSceneDataset(BaseDataset):
+class NSSSceneDataset(SeededSampleMixin, BaseDataset):
     """Synthetic scenes in seed 000's format; every sample has ``is_synthetic=True``.
 
     Args:
@@ -38,6 +39,8 @@ class NSSSceneDataset(BaseDataset):
         min_clip_score / max_mask_uncertainty: optional filters; dropped objects are counted and reported.
         resize_masks: resize a mask whose size differs from its image (nearest) instead of raising.
         on_error: ``'raise'`` (default) or ``'skip'``: skip bad scenes at start-up, counted and reported.
+        allow_outside_root: accept ``real_image`` / ``mask_path`` outside ``data_root`` (absolute or ``../``);
+            refused by default, so a scene file cannot make training read arbitrary files.
     """
 
     METAINFO: dict = {}
@@ -45,7 +48,7 @@ class NSSSceneDataset(BaseDataset):
     def __init__(self, data_root: str, base_vocabulary: str | Sequence[Sequence[str]] | None = None,
                  base_is_thing: Sequence[bool] | None = None, min_clip_score: float | None = None,
                  max_mask_uncertainty: float | None = None, resize_masks: bool = False,
-                 on_error: str = 'raise', **kwargs) -> None:
+                 on_error: str = 'raise', allow_outside_root: bool = False, **kwargs) -> None:
         if on_error not in ('raise', 'skip'):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if isinstance(base_vocabulary, str):
@@ -56,6 +59,7 @@ class NSSSceneDataset(BaseDataset):
             raise ValueError('base_is_thing and base_vocabulary differ in length')
         self.min_clip_score, self.max_mask_uncertainty = min_clip_score, max_mask_uncertainty
         self.resize_masks, self.on_error = resize_masks, on_error
+        self.allow_outside_root = allow_outside_root
         self.skipped: dict[str, int] = {}
         self.name_mapping: dict[str, int] = {}
         super().__init__(data_root=data_root, **kwargs)
@@ -69,7 +73,7 @@ class NSSSceneDataset(BaseDataset):
             raise FileNotFoundError(f'{self.data_root}: no scene_*.json files (expected an NSS processed_dataset)')
         scenes, seen_ids = [], {}
         for path in files:
-            scene, problems = parse_scene(path)
+            scene, problems = parse_scene(path, self.allow_outside_root)
             if scene is not None and scene.scene_id in seen_ids:
                 problems.append(dict(file=str(path), field='scene_id',
                                      message=f'duplicate scene id (also in {seen_ids[scene.scene_id]})'))

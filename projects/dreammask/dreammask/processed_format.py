@@ -9,10 +9,15 @@ A scene is ``scene_XXXXX.json``::
 
 Validation returns problems as ``{'file', 'field', 'message'}`` records instead of raising, so a validator
 can report every problem of a dataset at once and a dataset can choose between raising and counting skips.
+Paths (``real_image``, ``mask_path``) are relative to the dataset root and may not leave it (``../``, an
+absolute path) unless ``allow_outside_root``: a scene file must not make a reader open arbitrary files.
 """
 from __future__ import annotations
 
 import json
+import os
+import os.path as osp
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -66,7 +71,16 @@ def _typed(value, typ) -> bool:
     return isinstance(value, typ)
 
 
-def parse_scene(json_path: str | Path) -> Tuple[Optional[Scene], List[dict]]:
+def path_problem(rel: str) -> str | None:
+    """Why ``rel`` (a path from a scene file) would leave the dataset root, or None."""
+    if osp.isabs(rel) or rel.startswith('~'):
+        return f'{rel!r} is absolute; paths are relative to the dataset root'
+    if osp.normpath(rel).split(os.sep)[0] == os.pardir:
+        return f'{rel!r} leaves the dataset root'
+    return None
+
+
+def parse_scene(json_path: str | Path, allow_outside_root: bool = False) -> Tuple[Optional[Scene], List[dict]]:
     """Parse and check a scene's JSON structure (no file access beyond the JSON) → (scene or None, problems)."""
     path = str(json_path)
     try:
@@ -74,6 +88,10 @@ def parse_scene(json_path: str | Path) -> Tuple[Optional[Scene], List[dict]]:
             raw = json.load(f)
     except json.JSONDecodeError as e:
         return None, [_problem(path, '<json>', f'malformed JSON: {e}')]
+    except UnicodeDecodeError as e:
+        return None, [_problem(path, '<file>', f'not UTF-8 text (byte {e.start}: {e.reason})')]
+    except RecursionError:
+        return None, [_problem(path, '<json>', 'JSON nested too deeply to parse (a scene is 3 levels deep)')]
     except OSError as e:
         return None, [_problem(path, '<file>', f'cannot read: {e}')]
     if not isinstance(raw, dict):
@@ -89,6 +107,8 @@ def parse_scene(json_path: str | Path) -> Tuple[Optional[Scene], List[dict]]:
         return None, problems
     if raw['canvas_width'] <= 0 or raw['canvas_height'] <= 0:
         problems.append(_problem(path, 'canvas_width/canvas_height', 'canvas size must be positive'))
+    if not allow_outside_root and path_problem(raw['real_image']):
+        problems.append(_problem(path, 'real_image', path_problem(raw['real_image'])))
     objects = []
     seen_index = set()
     for k, obj in enumerate(raw['objects']):
@@ -123,6 +143,8 @@ def parse_scene(json_path: str | Path) -> Tuple[Optional[Scene], List[dict]]:
             problems.append(_problem(path, f'{where}.clip_score', f"{obj['clip_score']} outside [-1, 1] (a cosine)"))
         if not obj['name'].strip():
             problems.append(_problem(path, f'{where}.name', 'empty category name'))
+        if not allow_outside_root and path_problem(obj['mask_path']):
+            problems.append(_problem(path, f'{where}.mask_path', path_problem(obj['mask_path'])))
         if obj['index'] in seen_index:
             problems.append(_problem(path, f'{where}.index', f"duplicate object index {obj['index']}"))
         seen_index.add(obj['index'])
@@ -141,29 +163,49 @@ def binary_mask(arr: np.ndarray) -> np.ndarray:
     return arr > 127 if arr.max(initial=0) > 1 else arr > 0
 
 
+# Image files that cannot be checked: missing, corrupt, or a header claiming more pixels than PIL's
+# decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``; the warning above it is turned into an error here).
+_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+                 MemoryError)
+
+
+def _open_image(path: Path) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def _image_size(path: Path) -> Tuple[int, int]:
-    with Image.open(path) as im:
+    with _open_image(path) as im:
         im.verify()  # catches truncated/corrupt files without decoding all pixels
-    with Image.open(path) as im:
+    with _open_image(path) as im:
         return im.size  # (w, h)
 
 
-def check_scene_files(scene: Scene, root: str | Path, check_masks_nonempty: bool = True) -> List[dict]:
-    """Image and masks exist, open, have the image's size, and masks are non-empty."""
+def check_scene_files(scene: Scene, root: str | Path, check_masks_nonempty: bool = True,
+                      allow_outside_root: bool = False) -> List[dict]:
+    """Image and masks exist, open, have the image's size, and masks are non-empty.
+
+    Paths that leave the root are not opened (``parse_scene`` reports them) unless ``allow_outside_root``.
+    """
     root = Path(root)
     problems = []
+    if not allow_outside_root and path_problem(scene.real_image):
+        return problems
     img_path = root / scene.real_image
     try:
         img_w, img_h = _image_size(img_path)
-    except (OSError, SyntaxError) as e:
+    except _IMAGE_ERRORS as e:
         return [_problem(scene.json_path, 'real_image', f'{img_path}: missing or unreadable ({e})')]
     for k, obj in enumerate(scene.objects):
         where = f'objects[{k}].mask_path'
+        if not allow_outside_root and path_problem(obj.mask_path):
+            continue
         mpath = root / obj.mask_path
         try:
-            with Image.open(mpath) as im:
+            with _open_image(mpath) as im:
                 mask = np.asarray(im.convert('L'))
-        except OSError as e:
+        except _IMAGE_ERRORS as e:
             problems.append(_problem(scene.json_path, where, f'{mpath}: missing or unreadable ({e})'))
             continue
         if mask.shape != (img_h, img_w):
@@ -179,7 +221,7 @@ def scene_files(root: str | Path) -> List[Path]:
     return sorted(Path(root).glob('scene_*.json'))
 
 
-def validate_dataset(root: str | Path) -> dict:
+def validate_dataset(root: str | Path, allow_outside_root: bool = False) -> dict:
     """Check every scene → ``{'scenes', 'objects', 'categories': {name: count}, 'errors': [...]}``."""
     root = Path(root)
     report: Dict = {'scenes': 0, 'objects': 0, 'categories': {}, 'errors': []}
@@ -189,14 +231,14 @@ def validate_dataset(root: str | Path) -> dict:
         return report
     ids: Dict[str, str] = {}
     for path in files:
-        scene, problems = parse_scene(path)
+        scene, problems = parse_scene(path, allow_outside_root)
         report['scenes'] += 1
         if scene is not None:
             if scene.scene_id in ids:
                 problems.append(_problem(str(path), 'scene_id',
                                          f'duplicate scene id {scene.scene_id!r} (also in {ids[scene.scene_id]})'))
             ids.setdefault(scene.scene_id, str(path))
-            problems += check_scene_files(scene, root)
+            problems += check_scene_files(scene, root, allow_outside_root=allow_outside_root)
             report['objects'] += len(scene.objects)
             for obj in scene.objects:
                 report['categories'][obj.name] = report['categories'].get(obj.name, 0) + 1

@@ -123,7 +123,11 @@ def count_novel(answers: list[list[str]], base: SynonymIndex, min_count: int = 2
 def run_cna(llm: LLMBackend, base: SynonymIndex, out_dir, n_repeat: int = 5, top_k: int = 30,
             min_count: int = 2, max_attempts: int = 3, seed: int = 0,
             show_progress: bool = True) -> StageSummary:
-    """Run CNA with per-repeat caching in ``out_dir/responses`` (a rerun only asks for missing repeats)."""
+    """Run CNA with per-repeat caching in ``out_dir/responses`` (a rerun only asks for missing repeats).
+
+    A repeat whose answers never parsed is final (``rejected``); one lost to LLM errors (server down,
+    timeouts) is ``failed``: recorded in ``repeat_XX.failed.json`` for diagnosis and asked again next run.
+    """
     logger = MMLogger.get_current_instance()
     out_dir = Path(out_dir)
     resp_dir = out_dir / 'responses'
@@ -139,12 +143,14 @@ def run_cna(llm: LLMBackend, base: SynonymIndex, out_dir, n_repeat: int = 5, top
     answers = []
     for r in progress(range(n_repeat), total=n_repeat, desc='cna', enable=show_progress):
         path = resp_dir / f'repeat_{r:02d}.json'
+        failed_path = resp_dir / f'repeat_{r:02d}.failed.json'
         if path.exists():
             rec = read_json(path)
             summary.skipped += 1
         else:
             summary.generated += 1
             rec = {'repeat': r, 'status': 'failed', 'reason': None, 'attempts': 0, 'names': []}
+            llm_failed = False
             for a in range(max_attempts):
                 rec['attempts'] = a + 1
                 try:
@@ -153,15 +159,22 @@ def run_cna(llm: LLMBackend, base: SynonymIndex, out_dir, n_repeat: int = 5, top
                     rec['status'], rec['reason'], rec['raw'] = 'ok', None, text
                     break
                 except LLMError as e:
-                    rec['reason'] = e.reason
+                    rec['reason'], llm_failed = e.reason, True
                     if not e.retryable:
                         break
                 except CNAParseError as e:
-                    rec['reason'] = 'unparsable_answer'
+                    rec['reason'], llm_failed = 'unparsable_answer', False
                     rec['raw'] = text
             if rec['status'] != 'ok':
-                logger.warning(f'CNA repeat {r}: skipped after {rec["attempts"]} attempt(s): {rec["reason"]}')
+                logger.warning(f'CNA repeat {r}: skipped after {rec["attempts"]} attempt(s): {rec["reason"]}'
+                               + (' (asked again on the next run)' if llm_failed else ''))
+            if rec['status'] != 'ok' and llm_failed:
+                atomic_write_json(failed_path, rec)  # diagnosis only: not a finished repeat
+                summary.fail(rec['reason'] or 'llm_error')
+                continue
             atomic_write_json(path, rec)
+            if failed_path.exists():
+                failed_path.unlink()
         if rec['status'] == 'ok':
             answers.append(rec['names'])
         else:
@@ -171,6 +184,8 @@ def run_cna(llm: LLMBackend, base: SynonymIndex, out_dir, n_repeat: int = 5, top
     summary.extra.update(answers_ok=len(answers), n_repeat=n_repeat, novel_categories=len(novel),
                          names_filtered_as_base=len(base_hits), names_below_min_count=len(rare))
     atomic_write_json(out_dir / 'base_categories.json', {'num_categories': len(base), **base.to_json()})
+    if not answers:  # no novel_categories.json from zero answers: later stages must not run on an empty list
+        return summary
     atomic_write_json(
         out_dir / 'novel_categories.json', {
             'n_repeat': n_repeat,

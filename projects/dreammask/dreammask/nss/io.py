@@ -2,7 +2,8 @@
 
 Each writer writes to a hidden temporary file in the destination folder, flushes and fsyncs it, then
 ``os.replace``-s it onto the final name (atomic on POSIX within one file system). A crash therefore leaves
-at most a ``.<name>.tmp-*`` file, which readers ignore and :func:`clean_temp_files` removes.
+at most a ``.<name>.tmp-*`` file, which readers ignore and :func:`clean_temp_files` removes. Text and JSON
+pass through :func:`.redact.redact` first: no API key or bearer token reaches the disk.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from .redact import redact, redact_obj
 
 TMP_MARK = '.tmp-'
 
@@ -37,7 +40,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode('utf-8'))
+    return atomic_write_bytes(path, redact(text).encode('utf-8'))
 
 
 def dumps_json(obj: Any) -> str:
@@ -46,7 +49,7 @@ def dumps_json(obj: Any) -> str:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, dumps_json(obj))
+    return atomic_write_text(path, dumps_json(redact_obj(obj)))  # strings redacted before JSON escaping
 
 
 def png_bytes(img: Image.Image | np.ndarray) -> bytes:

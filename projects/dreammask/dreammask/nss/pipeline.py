@@ -6,11 +6,16 @@ Work directory::
     layouts_dataset/   scene_XXXXX.{json,html,png}, real_XXXXX.png
     processed_dataset/ images/, masks/, scene_XXXXX.json
     state/<stage>/scene_XXXXX.json   per-scene outcome (done / rejected + reason); its presence = finished
+    state/<stage>/scene_XXXXX.failed.json   an error (LLM outage, a crashing backend): retried next run
     summary/<stage>.json             counts of the last run of the stage, plus totals over all scenes
     logs/nss_<time>.log
 
 Every scene's randomness comes from ``derive_seed(seed, stage, scene index)``, so a resumed run writes the
 same bytes as an uninterrupted one, whatever order or subset of scenes was done before.
+
+A stage fails the run (:class:`NSSStageError`, after writing its summary) when it produced nothing or when
+more than ``max_failed_share`` (config, default 0.2) of the items it attempted failed with errors; the
+failed items are retried by the next run, so rerunning after fixing the cause completes the work.
 """
 from __future__ import annotations
 
@@ -27,18 +32,29 @@ from PIL import Image
 from ovseg.vocabulary import SynonymIndex
 
 from .cna import run_cna
+from .errors import NSSError
 from .io import atomic_save_png, atomic_write_json, atomic_write_text, clean_temp_files, read_json
 from .layout.draw import draw_layout_png, layout_html
-from .layout.generators import LayoutResult, sample_categories
+from .layout.generators import sample_categories
 from .layout.schema import Layout
 from .masks.selection import SelectionConfig, select_objects
 from .masks.writer import write_processed_scene
+from .redact import RedactingFilter
 from .registry import LAYOUT_GENERATORS, LLMS, MASK_SCORERS, RENDERERS, build
 from .render.base import RenderError
 from .utils import StageSummary, derive_seed, progress, real_name, scene_id
 from .vocab import load_base_vocabulary
 
+# LayoutResult reasons of llm.base.LLMError start with this: the LLM could not be reached or answered with an
+# error (timeout, refused connection, HTTP 4xx/5xx, broken protocol). Retried by the next run, never final.
+LLM_FAILURE_PREFIX = 'llm_'
+
 STAGES = ('cna', 'layout', 'render', 'masks')
+DEFAULT_MAX_FAILED_SHARE = 0.2  # ovseg's choice: a few lost items are retried later; an outage stops the run
+
+
+class NSSStageError(NSSError):
+    """A stage produced nothing or lost too many items to errors; the message lists the reasons."""
 
 
 class NSSPipeline:
@@ -51,6 +67,7 @@ class NSSPipeline:
         canvas = self.cfg.get('canvas', dict(width=1024, height=1024))
         self.width, self.height = int(canvas['width']), int(canvas['height'])
         self.show_progress = bool(self.cfg.get('show_progress', True))
+        self.max_failed_share = float(self.cfg.get('max_failed_share', DEFAULT_MAX_FAILED_SHARE))
         self.dirs = {
             k: self.work_dir / k
             for k in ('cna', 'layouts_dataset', 'processed_dataset', 'state', 'summary', 'logs')
@@ -60,6 +77,9 @@ class NSSPipeline:
             stamp = time.strftime('%Y%m%d_%H%M%S')
             logger = MMLogger.get_instance(f'nss-{self.work_dir.resolve()}-{stamp}-{id(self)}',
                                            log_file=str(self.dirs['logs'] / f'nss_{stamp}.log'))
+        for handler in logger.handlers:  # the log file is written output too: no credentials in it
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())
         self.logger = logger
         self.components: dict = {}
 
@@ -125,7 +145,35 @@ class NSSPipeline:
             atomic_write_json(self.dirs['summary'] / f'{s}.json', summ.to_dict())
             self.logger.info(summ.line() + f' in {summ.extra["seconds"]:.1f}s')
             summaries[s] = summ.to_dict()
+            self._check_stage(s, summ)
         return summaries
+
+    def _check_stage(self, stage: str, summ) -> None:
+        """Raise when the stage produced nothing, or lost more than ``max_failed_share`` of its items."""
+        failed = sum(summ.failed.values())
+        attempted = summ.generated if stage != 'masks' else summ.extra.get('scenes_attempted', 0)
+        reasons = dict(sorted((summ.failed + summ.rejected).items()))
+        if attempted and failed > self.max_failed_share * attempted:
+            raise NSSStageError(f'[{stage}] {failed} of {attempted} items failed with errors {dict(summ.failed)} '
+                                f'(more than max_failed_share={self.max_failed_share:g}); they are retried when you '
+                                'rerun after fixing the cause. Summary: ' + str(self.dirs['summary'] / f'{stage}.json'))
+        done_before = self._totals(stage)['scenes_by_status'].get('done', 0) if stage != 'cna' else summ.skipped
+        if attempted and summ.kept == 0 and not done_before:
+            raise NSSStageError(f'[{stage}] produced nothing from {attempted} items; reasons: {reasons or "none"}')
+
+    def _fail(self, stage: str, i: int, summ, reason: str, detail: str) -> None:
+        """An error on one item: recorded for diagnosis, not as finished (the next run retries it)."""
+        summ.fail(reason)
+        atomic_write_json(self._failed_state(stage, i), {'status': 'failed', 'reason': reason, 'detail': detail})
+
+    def _failed_state(self, stage, i) -> Path:
+        return self.dirs['state'] / stage / f'{scene_id(i)}.failed.json'
+
+    def _finish(self, stage: str, i: int, record: dict) -> None:
+        atomic_write_json(self._state(stage, i), record)
+        failed = self._failed_state(stage, i)
+        if failed.exists():
+            failed.unlink()
 
     def stage_cna(self) -> StageSummary:
         c = self.cfg.cna
@@ -151,6 +199,8 @@ class NSSPipeline:
                 for k, v in st.get('objects_rejected', {}).items():
                     reasons[k] += v
                 cnt['objects_kept'] += st.get('objects_kept', 0)
+            elif self._failed_state(stage, i).is_file():
+                cnt['failed'] += 1
         return {
             'scenes_by_status': dict(sorted((k, v) for k, v in cnt.items() if k != 'objects_kept')),
             'objects_kept': cnt['objects_kept'],
@@ -178,13 +228,17 @@ class NSSPipeline:
             try:
                 res = gen.generate(scene_id(i), cats, derive_seed(self.seed, 'layout', i), self.width,
                                    self.height, vocab)
-            except Exception as e:  # a broken generator answer is one rejected scene, not a dead run
+            except Exception as e:  # a crashing generator is one failed scene (retried next run), not a dead run
                 self.logger.warning(f'{scene_id(i)}: layout generator failed: {type(e).__name__}: {e}')
-                res = LayoutResult(None, 'generator_error', 1, ['generator_error'])
+                self._fail('layout', i, summ, 'generator_error', f'{type(e).__name__}: {e}')
+                continue
+            if res.layout is None and str(res.reason).startswith(LLM_FAILURE_PREFIX):
+                self._fail('layout', i, summ, res.reason, f'attempts: {res.attempt_reasons}')
+                continue
             if res.layout is None:
                 summ.reject(res.reason)
-                atomic_write_json(
-                    st_path, {
+                self._finish(
+                    'layout', i, {
                         'status': 'rejected',
                         'reason': res.reason,
                         'attempts': res.attempts,
@@ -197,8 +251,8 @@ class NSSPipeline:
             atomic_save_png(out / f'{lay.scene_id}.png', draw_layout_png(lay, palette_seed))
             atomic_write_json(out / f'{lay.scene_id}.json', lay.to_json())
             summ.kept += 1
-            atomic_write_json(
-                st_path, {
+            self._finish(
+                'layout', i, {
                     'status': 'done',
                     'reason': None,
                     'attempts': res.attempts,
@@ -232,14 +286,17 @@ class NSSPipeline:
             seeds = [derive_seed(self.seed, 'render', i) for i in batch]
             try:
                 images = renderer.render_batch(layouts, seeds)
-            except Exception as e:  # a failing batch is recorded per scene, the run goes on
+            except Exception as e:  # a crashing batch fails its scenes (retried next run), the run goes on
                 self.logger.warning(f'render batch {batch} failed: {type(e).__name__}: {e}')
-                images = [RenderError('render_error', f'{type(e).__name__}: {e}')] * len(batch)
+                for i in batch:
+                    summ.generated += 1
+                    self._fail('render', i, summ, 'render_error', f'{type(e).__name__}: {e}')
+                continue
             for i, lay, img in zip(batch, layouts, images):
                 summ.generated += 1
                 if isinstance(img, RenderError):
                     summ.reject(img.reason)
-                    atomic_write_json(self._state('render', i), {'status': 'rejected', 'reason': img.reason})
+                    self._finish('render', i, {'status': 'rejected', 'reason': img.reason})
                     continue
                 img = img.convert('RGB')
                 orig = img.size
@@ -247,7 +304,7 @@ class NSSPipeline:
                     img = img.resize((lay.canvas_width, lay.canvas_height), Image.BICUBIC)
                 atomic_save_png(out / real_name(i), img)
                 summ.kept += 1
-                atomic_write_json(self._state('render', i), {
+                self._finish('render', i, {
                     'status': 'done',
                     'reason': None,
                     'generated_size': list(orig)
@@ -277,7 +334,7 @@ class NSSPipeline:
                 image = np.asarray(im.convert('RGB'))
             if image.shape[:2] != (lay.canvas_height, lay.canvas_width):
                 summ.reject('image_size_mismatch')
-                atomic_write_json(self._state('masks', i), {
+                self._finish('masks', i, {
                     'status': 'rejected',
                     'reason': 'image_size_mismatch'
                 })
@@ -288,10 +345,9 @@ class NSSPipeline:
             }
             try:
                 scores = scorer.score_scene(image, lay, ctx)
-            except Exception as e:
+            except Exception as e:  # an error, not a decision about the scene: retried next run
                 self.logger.warning(f'{lay.scene_id}: scoring failed: {type(e).__name__}: {e}')
-                summ.reject('scoring_error')
-                atomic_write_json(self._state('masks', i), {'status': 'rejected', 'reason': 'scoring_error'})
+                self._fail('masks', i, summ, 'scoring_error', f'{type(e).__name__}: {e}')
                 continue
             decisions = select_objects(scores, sel)
             kept, rej = [], Counter()
@@ -311,8 +367,8 @@ class NSSPipeline:
             else:
                 scenes_empty += 1
                 status = 'no_objects_kept'
-            atomic_write_json(
-                self._state('masks', i), {
+            self._finish(
+                'masks', i, {
                     'status': status,
                     'reason': None,
                     'objects_kept': len(kept),
@@ -324,7 +380,8 @@ class NSSPipeline:
                         'decision': reason or 'kept'
                     } for j, reason in decisions]
                 })
-        summ.extra.update(scenes_written=scenes_written, scenes_without_kept_objects=scenes_empty,
+        summ.extra.update(scenes_attempted=len(todo), scenes_written=scenes_written,
+                          scenes_without_kept_objects=scenes_empty,
                           clip_threshold=sel.clip_threshold, max_uncertainty=sel.max_uncertainty,
                           scorer=scorer.describe(), totals=self._totals('masks'))
         return summ

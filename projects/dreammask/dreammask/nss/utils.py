@@ -30,7 +30,9 @@ def progress(iterable, total=None, desc='', enable=True):
 
 
 class StageSummary:
-    """Counts for one stage: generated (items attempted), kept, rejected by reason, skipped (resumed)."""
+    """Counts for one stage: generated (items attempted), kept, rejected by reason (a final decision about
+    the content), failed by reason (an error such as an LLM outage: retried on the next run), skipped
+    (finished in an earlier run)."""
 
     def __init__(self, stage: str):
         self.stage = stage
@@ -38,10 +40,14 @@ class StageSummary:
         self.kept = 0
         self.skipped = 0
         self.rejected: Counter = Counter()
+        self.failed: Counter = Counter()
         self.extra: dict = {}
 
     def reject(self, reason: str, n: int = 1):
         self.rejected[reason] += n
+
+    def fail(self, reason: str, n: int = 1):
+        self.failed[reason] += n
 
     def to_dict(self) -> dict:
         return {
@@ -50,11 +56,17 @@ class StageSummary:
             'kept': self.kept,
             'rejected': dict(sorted(self.rejected.items())),
             'rejected_total': sum(self.rejected.values()),
+            'failed': dict(sorted(self.failed.items())),
+            'failed_total': sum(self.failed.values()),
             'skipped_already_done': self.skipped,
             **self.extra
         }
 
     def line(self) -> str:
         rej = ', '.join(f'{k}={v}' for k, v in sorted(self.rejected.items())) or 'none'
-        return (f'[{self.stage}] generated={self.generated} kept={self.kept} '
+        line = (f'[{self.stage}] generated={self.generated} kept={self.kept} '
                 f'rejected={sum(self.rejected.values())} ({rej}) skipped(already done)={self.skipped}')
+        if self.failed:
+            failed = ', '.join(f'{k}={v}' for k, v in sorted(self.failed.items()))
+            line += f' failed={sum(self.failed.values())} ({failed}; retried on the next run)'
+        return line

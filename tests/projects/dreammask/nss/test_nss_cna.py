@@ -86,7 +86,10 @@ def test_run_cna_retries_garbage_records_failures_and_resumes(tmp_path):
                    show_progress=False)
     assert len(llm.calls) == 7
     d = summ.to_dict()
-    assert d['generated'] == 4 and d['kept'] == 3 and d['rejected'] == {'llm_timeout': 1}
+    # repeat 2 lost to timeouts is a failure (asked again next run), not a final rejection
+    assert d['generated'] == 4 and d['kept'] == 3 and d['rejected'] == {} and d['failed'] == {'llm_timeout': 1}
+    assert not (tmp_path / 'responses' / 'repeat_02.json').exists()
+    assert json.loads((tmp_path / 'responses' / 'repeat_02.failed.json').read_text())['reason'] == 'llm_timeout'
     out = json.loads((tmp_path / 'novel_categories.json').read_text())
     assert out['categories'] == [{
         'name': 'hook',
@@ -102,11 +105,17 @@ def test_run_cna_retries_garbage_records_failures_and_resumes(tmp_path):
     assert json.loads((tmp_path / 'base_categories.json').read_text())['num_categories'] == 2
     rec = json.loads((tmp_path / 'responses' / 'repeat_01.json').read_text())
     assert rec['status'] == 'ok' and rec['attempts'] == 2
-    # rerun: nothing is asked again, same result
-    before = (tmp_path / 'novel_categories.json').read_bytes()
-    llm2 = ScriptedLLM(['["never", "asked"]'])
+    # rerun: only the failed repeat is asked again; the finished ones are not
+    llm2 = ScriptedLLM(['["seat", "hook"]', '["never", "asked"]'])
     summ2 = run_cna(llm2, base, tmp_path, n_repeat=4, show_progress=False)
-    assert llm2.calls == [] and summ2.skipped == 4
+    assert len(llm2.calls) == 1 and summ2.skipped == 3 and summ2.to_dict()['failed'] == {}
+    assert not (tmp_path / 'responses' / 'repeat_02.failed.json').exists()
+    names = {c['name']: c['count'] for c in json.loads((tmp_path / 'novel_categories.json').read_text())['categories']}
+    assert names == {'hook': 3, 'road': 2, 'seat': 2, 'wheel': 2}
+    # a third run asks nothing and changes nothing
+    before = (tmp_path / 'novel_categories.json').read_bytes()
+    llm3 = ScriptedLLM(['["never", "asked"]'])
+    assert run_cna(llm3, base, tmp_path, n_repeat=4, show_progress=False).skipped == 4 and llm3.calls == []
     assert (tmp_path / 'novel_categories.json').read_bytes() == before
 
 

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from mmengine.logging import MMLogger
 
+from ..redact import register_secret
 from ..registry import LLMS
 from .base import (LLMBackend, LLMBadResponse, LLMError, LLMRequestError, LLMServerError, LLMTimeout,
                    call_with_retry)
@@ -47,6 +48,8 @@ class OpenAICompatibleLLM(LLMBackend):
                 f'OpenAICompatibleLLM: environment variable {api_key_env} is not set. Export your '
                 f'API key there (it is never read from the config), or set api_key_env=None '
                 f'for a local server without authentication.')
+        if api_key_env:  # whatever the server echoes back, the key never reaches a file or a log
+            register_secret(os.environ.get(api_key_env))
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = (connect_timeout, read_timeout)
