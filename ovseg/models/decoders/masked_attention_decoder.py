@@ -8,8 +8,9 @@ What varies between systems is how a query is turned into class scores, so the c
 in: Mask2Former's ``LinearClassHead`` (a fixed label set), FC-CLIP's ``InVocabClassifier`` (mask-pooled
 features scored against a text classifier), SEEM's projection onto language embeddings. Whatever the head
 needs per call (a text classifier, synonym counts) arrives as ``class_inputs`` keyword arguments. Class scores
-never feed back into the decoder, so the head runs once on the queries of all predictions together (a head
-that pools features under each prediction's masks does that per prediction, in ``region_features``).
+never feed back into the decoder, so the head runs once on the queries of all predictions together; a head that
+pools mask features under each query's mask gives per-prediction weights (``region_weights``), written into one
+buffer and applied in one product.
 
 Extra query groups (SEEM's grounding / spatial queries) can be appended to the learnable object queries: they
 take part in every layer and get mask predictions (and masked attention) like the object queries, an optional
@@ -25,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ovseg.models.layers import MLP, CrossAttentionLayer, FFNLayer, PositionEmbeddingSine, SelfAttentionLayer
+from ovseg.models.layers import (MLP, CrossAttentionLayer, FFNLayer, PositionEmbeddingSine, SelfAttentionLayer,
+                                 pool_with_weights)
 from ovseg.registry import MODELS
 
 
@@ -56,9 +58,9 @@ class MaskedAttentionDecoder(nn.Module):
         enforce_input_project: 1×1 input projections even when ``in_channels == hidden_dim``.
         class_head: config or module scoring queries → B×N×(C+1) logits, called once on the queries of all
             predictions as ``class_head(query_feats B×N×C, region_feats, **class_inputs)``; queries are scored
-            independently. ``region_feats`` is None unless the head defines ``region_features(mask_features,
-            mask_logits) -> B×Q×D``, which runs on each prediction's masks. ``None`` predicts masks only
-            (``pred_logits`` omitted).
+            independently. ``region_feats`` (B×N×mask_dim) is None unless the head defines
+            ``region_weights(mask_logits, (H, W)) -> B×Q×(H·W)``: pooling weights of each prediction's masks over
+            the mask-feature grid. ``None`` predicts masks only (``pred_logits`` omitted).
         num_feature_levels: feature maps visited round-robin (3).
         dropout: attention / FFN dropout (0.0).
     """
@@ -129,7 +131,12 @@ class MaskedAttentionDecoder(nn.Module):
         self_mask = self._expand_self_attn_mask(self_attn_mask, bs, output.shape[0])
         class_inputs = dict(class_inputs or {})
 
-        predictions = [self._prediction_heads(output, mask_features, sizes[0])]
+        weights = None
+        if self.class_head is not None and hasattr(self.class_head, 'region_weights'):
+            # pooling weights of every prediction's object queries, filled prediction by prediction
+            weights = mask_features.new_empty(bs, (self.num_layers + 1) * self.num_queries,
+                                              mask_features.shape[-2] * mask_features.shape[-1])
+        predictions = [self._prediction_heads(output, mask_features, sizes[0], weights, 0)]
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
             attn_mask = predictions[-1][2]
@@ -138,29 +145,33 @@ class MaskedAttentionDecoder(nn.Module):
             output = self.transformer_ffn_layers[i](output)
             last = i == self.num_layers - 1  # the last prediction feeds no further layer: no attention mask
             predictions.append(self._prediction_heads(output, mask_features,
-                                                      None if last else sizes[(i + 1) % self.num_feature_levels]))
-        return self._collect(predictions, self._class_logits(predictions, class_inputs), groups)
+                                                      None if last else sizes[(i + 1) % self.num_feature_levels],
+                                                      weights, i + 1))
+        logits = self._class_logits(predictions, mask_features, weights, class_inputs)
+        return self._collect(predictions, logits, groups)
 
-    def _prediction_heads(self, output: Tensor, mask_features: Tensor, attn_size: tuple[int, int] | None
-                          ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """decoder_norm → masks (mask_embed · mask_features), the next layer's attention mask, and the class
-        head's region features of the object queries' masks (if it pools any)."""
+    def _prediction_heads(self, output: Tensor, mask_features: Tensor, attn_size: tuple[int, int] | None,
+                          weights: Tensor | None, step: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """decoder_norm → masks (mask_embed · mask_features), the next layer's attention mask; the class head's
+        pooling weights of the object queries' masks go into the shared buffer."""
         decoder_output = self.decoder_norm(output).transpose(0, 1)  # B × (Q+N) × C
         mask_embed = self.mask_embed(decoder_output)
         outputs_mask = torch.einsum('bqc,bchw->bqhw', mask_embed, mask_features)
-        regions = None
-        if self.class_head is not None and hasattr(self.class_head, 'region_features'):
-            regions = self.class_head.region_features(mask_features, outputs_mask[:, :self.num_queries])
+        if weights is not None:
+            q = self.num_queries
+            weights[:, step * q:(step + 1) * q] = self.class_head.region_weights(outputs_mask[:, :q],
+                                                                                 tuple(mask_features.shape[-2:]))
         attn = None if attn_size is None else masked_attention_mask(outputs_mask, attn_size, self.num_heads)
-        return decoder_output, outputs_mask, attn, regions
+        return decoder_output, outputs_mask, attn
 
-    def _class_logits(self, predictions: list[tuple], class_inputs: dict[str, Any]) -> list[Tensor | None]:
+    def _class_logits(self, predictions: list[tuple], mask_features: Tensor, weights: Tensor | None,
+                      class_inputs: dict[str, Any]) -> list[Tensor | None]:
         """One class-head call for the object queries of every prediction (the scores feed no layer)."""
         if self.class_head is None:
             return [None] * len(predictions)
         q = self.num_queries
         queries = torch.cat([p[0][:, :q] for p in predictions], dim=1)
-        regions = None if predictions[0][3] is None else torch.cat([p[3] for p in predictions], dim=1)
+        regions = None if weights is None else pool_with_weights(mask_features, weights)
         return list(self.class_head(queries, regions, **class_inputs).split(q, dim=1))
 
     # ------------------------------------------------------------------ query groups

@@ -1,9 +1,10 @@
 """Class heads of the masked-attention decoder: how a query becomes class scores.
 
 The decoder scores the queries of all its predictions in one call, ``head(query_feats B×N×C, region_feats,
-**class_inputs)`` → B×N×(K+1) logits with the no-object ("void") column last; a head that also looks at each
-query's mask defines ``region_features(mask_features B×C×H×W, mask_logits B×Q×h×w) -> B×Q×D``, which the decoder
-calls per prediction and concatenates into ``region_feats`` (None for heads without it).
+**class_inputs)`` → B×N×(K+1) logits with the no-object ("void") column last. A head that also looks at the
+mask features under each query's mask defines ``region_weights(mask_logits B×Q×h×w, (H, W)) -> B×Q×(H·W)``
+(no gradient); the decoder calls it per prediction and pools ``mask_features`` with all weights in one product
+into ``region_feats`` B×N×C (None for heads without it).
 
 * :class:`LinearClassHead` — Mask2Former: a fixed label set, ``class_embed = Linear(C, K+1)``.
 * :class:`InVocabClassifier` — FC-CLIP: the query plus its mask-pooled pixel feature is projected into the CLIP
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ovseg.models.layers import MLP, mask_pooling
+from ovseg.models.layers import MLP, mask_pooling_weights
 from ovseg.registry import MODELS
 
 LOGIT_SCALE_MAX = 100.0  # FC-CLIP / CLIP clamp of exp(logit_scale)
@@ -113,9 +114,9 @@ class InVocabClassifier(nn.Module):
         x = self._mask_pooling_proj(pooled)
         return self.class_embed(x if query_feats is None else x + query_feats)
 
-    def region_features(self, mask_features: Tensor, mask_logits: Tensor) -> Tensor:
-        """B×hidden×H×W mask features pooled inside each query's binarized mask (B×Q×h×w logits) → B×Q×hidden."""
-        return mask_pooling(mask_features, mask_logits)
+    def region_weights(self, mask_logits: Tensor, size: tuple[int, int]) -> Tensor:
+        """FC-CLIP's ``MaskPooling`` of the mask features: average inside each binarized (``> 0``) query mask."""
+        return mask_pooling_weights(mask_logits, size)
 
     def forward(self, query_feats: Tensor, region_feats: Tensor, text_classifier: Tensor,
                 num_templates: Sequence[int]) -> Tensor:

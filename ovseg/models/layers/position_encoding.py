@@ -15,9 +15,23 @@ class PositionEmbeddingSine(nn.Module):
         super().__init__()
         self.num_pos_feats, self.temperature, self.normalize = num_pos_feats, temperature, normalize
         self.scale = 2 * math.pi if scale is None else scale
+        self._cache: dict[tuple, Tensor] = {}
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: B×C×H×W (only its shape/device are used) → B×(2·num_pos_feats)×H×W."""
+        """x: B×C×H×W (only its shape/device/dtype are used) → B×(2·num_pos_feats)×H×W.
+
+        The encoding depends on (H, W) only: it is computed once per size, device and dtype and expanded over the
+        batch (a few sizes per run; kept in a small cache, not in the state dict)."""
+        key = (int(x.shape[-2]), int(x.shape[-1]), x.device, x.dtype)
+        pos = self._cache.get(key)
+        if pos is None:
+            pos = self._encode(x[:1])
+            if len(self._cache) >= 16:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = pos
+        return pos.expand(x.shape[0], -1, -1, -1)
+
+    def _encode(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
         ones = torch.ones((b, h, w), device=x.device, dtype=torch.float32)
         y_embed = ones.cumsum(1)

@@ -13,21 +13,23 @@ from ovseg.registry import MODELS
 
 
 def batch_dice_cost(inputs: Tensor, targets: Tensor) -> Tensor:
-    """Pairwise dice loss between Q mask logits and N binary targets, both sampled at P points → Q×N."""
+    """Pairwise dice loss between Q mask logits and N binary targets, both sampled at P points → Q×N
+    (``...×Q×P`` and ``...×N×P`` batched over leading dimensions → ``...×Q×N``)."""
     inputs = inputs.sigmoid()
-    numerator = 2 * torch.einsum('nc,mc->nm', inputs, targets)
-    denominator = inputs.sum(-1)[:, None] + targets.sum(-1)[None, :]
+    numerator = 2 * (inputs @ targets.transpose(-1, -2))
+    denominator = inputs.sum(-1)[..., :, None] + targets.sum(-1)[..., None, :]
     return 1 - (numerator + 1) / (denominator + 1)
 
 
 def batch_sigmoid_ce_cost(inputs: Tensor, targets: Tensor) -> Tensor:
-    """Pairwise mean binary cross-entropy between Q logits and N targets at P points → Q×N.
+    """Pairwise mean binary cross-entropy between Q logits and N targets at P points → Q×N (batched like
+    :func:`batch_dice_cost`).
 
     ``BCE(x, t) = softplus(x) − x·t``, so the pairwise sum over points is one matrix product plus a row term
     (Mask2Former writes the same sum as two products of ``softplus(−x)`` and ``softplus(x)``).
     """
-    p = inputs.shape[1]
-    return (F.softplus(inputs).sum(-1, keepdim=True) - torch.einsum('nc,mc->nm', inputs, targets)) / p
+    p = inputs.shape[-1]
+    return (F.softplus(inputs).sum(-1, keepdim=True) - inputs @ targets.transpose(-1, -2)) / p
 
 
 @MODELS.register_module()
@@ -69,18 +71,24 @@ class HungarianMatcher(nn.Module):
             point_sample(chunk.to(device=device, dtype=pred_masks.dtype)[:, None], coords[own], align_corners=False)[:, 0]
             for chunk, own in zip(tgt_masks.split(self.target_chunk), owner.split(self.target_chunk))])
         probs = pred_logits[matched].float().softmax(-1)
-        start = 0
+        counts = [int(targets[b]['labels'].numel()) for b in matched]
         with torch.autocast(device_type=device.type, enabled=False):
-            out_pts, tgt_pts = out_pts.float(), tgt_pts.float()
-            for i, b in enumerate(matched):
-                labels = targets[b]['labels']
-                t_pts = tgt_pts[start:start + labels.numel()]
-                start += labels.numel()
-                cost = (self.cost_mask * batch_sigmoid_ce_cost(out_pts[i], t_pts)
-                        + self.cost_class * -probs[i][:, labels]
-                        + self.cost_dice * batch_dice_cost(out_pts[i], t_pts)).cpu()
-                if not torch.isfinite(cost).all():
-                    raise FloatingPointError('matching cost has NaN/inf: the predictions diverged')
-                row, col = linear_sum_assignment(cost.numpy())
-                indices[b] = (torch.as_tensor(row, dtype=torch.int64), torch.as_tensor(col, dtype=torch.int64))
+            # all images at once, targets zero-padded to the largest count (padding columns are never read)
+            tgt = torch.zeros(len(matched), max(counts), self.num_points, device=device)
+            labels = torch.zeros(len(matched), max(counts), dtype=torch.long, device=device)
+            start = 0
+            for i, (b, n) in enumerate(zip(matched, counts)):
+                tgt[i, :n] = tgt_pts[start:start + n].float()
+                labels[i, :n] = targets[b]['labels'].to(device)
+                start += n
+            out_pts = out_pts.float()
+            cost = (self.cost_mask * batch_sigmoid_ce_cost(out_pts, tgt)
+                    + self.cost_class * -probs.gather(-1, labels[:, None, :].expand(-1, probs.shape[1], -1))
+                    + self.cost_dice * batch_dice_cost(out_pts, tgt)).cpu()
+        for i, (b, n) in enumerate(zip(matched, counts)):
+            image_cost = cost[i, :, :n]
+            if not torch.isfinite(image_cost).all():
+                raise FloatingPointError('matching cost has NaN/inf: the predictions diverged')
+            row, col = linear_sum_assignment(image_cost.numpy())
+            indices[b] = (torch.as_tensor(row, dtype=torch.int64), torch.as_tensor(col, dtype=torch.int64))
         return indices

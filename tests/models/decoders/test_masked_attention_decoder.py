@@ -235,6 +235,7 @@ def test_class_head_scores_every_prediction_as_if_called_per_layer():
     """The head runs once on all predictions; a region-pooling head (FC-CLIP's) gives exactly what calling it on
     each prediction's queries and masks would."""
     from ovseg.models.heads import InVocabClassifier
+    from ovseg.models.layers import mask_pooling
     torch.manual_seed(0)
     head = InVocabClassifier(hidden_dim=32, embed_dim=16)
     dec = _small(dec_layers=3, class_head=head).eval()
@@ -244,5 +245,5 @@ def test_class_head_scores_every_prediction_as_if_called_per_layer():
     with torch.no_grad():
         out = dec(ms, mask_features, inputs)
         for pred in [out] + out['aux_outputs']:
-            expected = head(pred['query_feats'], head.region_features(mask_features, pred['pred_masks']), **inputs)
+            expected = head(pred['query_feats'], mask_pooling(mask_features, pred['pred_masks']), **inputs)
             torch.testing.assert_close(pred['pred_logits'], expected, atol=1e-6, rtol=1e-6)

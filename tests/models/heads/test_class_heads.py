@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ovseg.models.heads import InVocabClassifier, LinearClassHead, get_classification_logits
-from ovseg.models.layers import mask_pooling
+from ovseg.models.layers import mask_pooling, mask_pooling_weights
 from ovseg.models.segmentors import append_void_classifier
 from ovseg.registry import MODELS
 
@@ -41,7 +41,8 @@ def test_in_vocab_classifier_names_and_forward():
     small = InVocabClassifier(hidden_dim=16, embed_dim=8)
     q, mf, om = torch.randn(2, 5, 16), torch.randn(2, 16, 8, 8), torch.randn(2, 5, 4, 4)
     text = append_void_classifier(F.normalize(torch.randn(4, 8), dim=-1), torch.randn(1, 8))
-    logits = small(q, small.region_features(mf, om), text, [1, 2, 1])
+    logits = small(q, mask_pooling(mf, om), text, [1, 2, 1])
+    assert torch.equal(small.region_weights(om, (8, 8)), mask_pooling_weights(om, (8, 8)))
     assert logits.shape == (2, 5, 4)
     emb = small.class_embed(small._mask_pooling_proj(mask_pooling(mf, om)) + q)
     assert torch.allclose(logits, get_classification_logits(emb, text, small.logit_scale, [1, 2, 1]))

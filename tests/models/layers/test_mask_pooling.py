@@ -21,3 +21,15 @@ def test_mask_pooling_average_and_no_mask_grad():
     # masks at a different resolution are resized bilinearly first
     big = F.interpolate(masks.detach(), size=(8, 8), mode='bilinear', align_corners=False)
     assert torch.allclose(mask_pooling(feats.detach(), big), mask_pooling(feats.detach(), masks.detach()))
+
+
+def test_pooling_weights_sum_to_one_per_nonempty_mask():
+    from ovseg.models.layers import mask_pooling_weights, pool_with_weights
+    logits = torch.full((1, 3, 4, 4), -1.0)
+    logits[0, 0, :2] = 1.0
+    logits[0, 1] = 1.0
+    w = mask_pooling_weights(logits, (4, 4))
+    assert w.shape == (1, 3, 16) and not w.requires_grad
+    torch.testing.assert_close(w.sum(-1), torch.tensor([[1.0, 1.0, 0.0]]), atol=1e-6, rtol=0)
+    feats = torch.randn(1, 5, 4, 4)
+    torch.testing.assert_close(pool_with_weights(feats, w), torch.einsum('bchw,bqhw->bqc', feats, w.view(1, 3, 4, 4)))

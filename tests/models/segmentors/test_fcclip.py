@@ -12,6 +12,7 @@ from torch import nn
 
 import ovseg.models  # noqa: F401
 from ovseg.models.heads import InVocabClassifier
+from ovseg.models.layers import mask_pooling
 from ovseg.registry import MODELS
 from ovseg.structures import SegDataSample
 
@@ -45,7 +46,7 @@ class _StubDecoder(nn.Module):
     def forward(self, multi_scale, mask_features, class_inputs=None):
         q = self.query.weight[None].expand(mask_features.shape[0], -1, -1)
         masks = torch.einsum('bqc,bchw->bqhw', q, mask_features)
-        logits = self.class_head(q, self.class_head.region_features(mask_features, masks), **class_inputs)
+        logits = self.class_head(q, mask_pooling(mask_features, masks), **class_inputs)
         return dict(pred_logits=logits, pred_masks=masks, aux_outputs=[])
 
 
