@@ -128,7 +128,8 @@ def main() -> None:
         raise SystemExit(f'the two tools disagree: max |difference| {diff:.3e}')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(times_s=times, cpu_s=cpu, best_s=best, speedup=best['panopticapi'] / best['ovseg'], max_diff=diff,
+            json.dump(dict(times_s=times, cpu_s=cpu, best_s=best, speedup=best['panopticapi'] / best['ovseg'],
+                           max_diff=diff,
                            cores=cores, num_images=args.num_images, import_s=imports), f, indent=1)
     if not args.keep and args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)

@@ -128,8 +128,9 @@ def build_mask2former(sizes: dict, num_classes: int):
 def shared_trunk_backbone(trunk):
     """Mask2Former's backbone slot filled with our CLIP's timm ConvNeXt trunk: the same module (frozen), held by
     reference so it is neither registered twice nor switched to train mode by Mask2Former."""
-    import torch
     from types import SimpleNamespace
+
+    import torch
 
     class SharedTrunk(torch.nn.Module):
 

@@ -3,10 +3,22 @@ import json
 
 import pytest
 
-from ovseg.vocabulary import (SynonymIndex, available_vocabularies, dump_vocabulary, load_category_meta,
-                              load_vocabulary, map_names, name_variants, normalize_name, normalize_vocabulary,
-                              parse_vocabulary_string, resolve_vocabulary, seen_classes, split_synonyms,
-                              vocabulary_file)
+from ovseg.vocabulary import (
+    SynonymIndex,
+    available_vocabularies,
+    dump_vocabulary,
+    load_category_meta,
+    load_vocabulary,
+    map_names,
+    name_variants,
+    normalize_name,
+    normalize_vocabulary,
+    parse_vocabulary_string,
+    resolve_vocabulary,
+    seen_classes,
+    split_synonyms,
+    vocabulary_file,
+)
 
 EXPECTED = dict(coco_panoptic=133, ade20k_150=150, ade20k_847=847, pascal_context_59=59, pascal_context_459=459,
                 pascal_voc_20=20, pascal_voc_21=21, cityscapes=19, mapillary_vistas=65, toy_scenes=11)

@@ -22,7 +22,8 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
@@ -40,7 +41,7 @@ from ovseg.vocabulary import load_category_meta, resolve_vocabulary  # noqa: E40
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description='FC-CLIP open-vocabulary demo')
     p.add_argument('images', nargs='+', help='image files or folders')
     p.add_argument('--config', required=True)
@@ -73,7 +74,7 @@ def _dataset_cfg(cfg: Config) -> dict:
     raise KeyError('config has no test/val/train dataloader to take a vocabulary or pipeline from')
 
 
-def config_vocabulary(cfg: Config) -> tuple[list, Optional[list], list]:
+def config_vocabulary(cfg: Config) -> tuple[list, list | None, list]:
     """(class_synonyms, is_thing, palette) of the config's test dataset, without loading annotations."""
     from ovseg.engine.hooks.vocabulary_hook import dataset_metainfo
     from ovseg.registry import DATASETS
@@ -119,7 +120,7 @@ def build_pipeline(cfg: Config):
     return Compose(kept)  # images are decoded once, by read_image, and handed in as LoadImage would
 
 
-def build_model(cfg: Config, checkpoint: Optional[str], device: str):
+def build_model(cfg: Config, checkpoint: str | None, device: str):
     """The config's model with ``checkpoint`` loaded weights-only (no tensor matching = an error), and the
     checkpoint's ``meta`` (its training vocabulary decides FC-CLIP's seen classes, as in ``tools/test.py``)."""
     from ovseg.registry import MODELS
@@ -194,10 +195,11 @@ def run_demo(model,
              images: Sequence[str],
              classes: Sequence[Sequence[str]],
              out_dir: str,
-             palette: Optional[Sequence] = None,
+             palette: Sequence | None = None,
              full_res_postprocess: bool = False) -> list[dict]:
     """Predict each image and write overlays + JSON; returns one summary dict per image (``error`` on failure)."""
     from mmengine.dataset import pseudo_collate
+
     from ovseg.visualization import default_palette, draw_panoptic, draw_semantic
     os.makedirs(out_dir, exist_ok=True)
     names = [c[0] for c in classes]
@@ -254,7 +256,7 @@ def run_demo(model,
     return summaries
 
 
-def main(argv: Optional[Sequence[str]] = None) -> list[dict]:
+def main(argv: Sequence[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     if not args.checkpoint and not args.random_weights:
         raise ValueError('no --checkpoint: pass one (or --random-weights to run an untrained model on purpose)')

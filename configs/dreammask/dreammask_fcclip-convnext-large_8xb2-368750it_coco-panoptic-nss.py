@@ -9,7 +9,7 @@ custom_imports = dict(imports=['projects.dreammask.dreammask'], allow_failed_imp
 
 synthetic_root = 'data/nss/processed_dataset'
 batch_size = 2      # per GPU (IMS_PER_BATCH 16 over 8 GPUs)
-num_synthetic = 1   # per GPU batch: 1 real + 1 synthetic. The paper's mixing ratio is unknown (not in the released code);
+num_synthetic = 1   # per GPU batch: 1 real + 1 synthetic. The paper's mixing ratio is unknown (not in the code);
                     # every batch with synthetic objects also carries real ones that fill the bank.
 
 # Seen/unseen protocol of FC-CLIP's ensemble during validation: COCO's classes only, as the DreamMask evaluation

@@ -1,4 +1,5 @@
-# FC-CLIP ConvNeXt-L, published training recipe (Base-COCO-PanopticSegmentation.yaml): COCO panoptic (133 classes), 8 GPUs x 2
+# FC-CLIP ConvNeXt-L, published training recipe (Base-COCO-PanopticSegmentation.yaml): COCO panoptic (133 classes),
+# 8 GPUs x 2
 # images = batch 16, 368,750 iterations (~50 epochs), AdamW lr 1e-4 / wd 0.05, full-model grad clip 0.01,
 # LSJ (flip, ResizeScale 0.1-2.0, 1024x1024 crop), AMP. Launch:
 #   bash tools/dist_train.sh configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic.py 8

@@ -1,4 +1,5 @@
-# FC-CLIP RN50 (openai CLIP), same recipe as the ConvNeXt-L config (Base-COCO-PanopticSegmentation.yaml; RN yaml changes only
+# FC-CLIP RN50 (openai CLIP), same recipe as the ConvNeXt-L config (Base-COCO-PanopticSegmentation.yaml;
+# RN yaml changes only
 # the CLIP model, EMBED_DIM 1024 and ENSEMBLE_ON_VALID_MASK).
 _base_ = [
     '../_base_/models/fcclip_r50.py',

@@ -4,8 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from ovseg.structures.panoptic_format import (IGNORE_INDEX, LABEL_DIVISOR, check_ignore_index,  # noqa: F401
-                                              default_ignore_index)
+from ovseg.structures.panoptic_format import IGNORE_INDEX, LABEL_DIVISOR, check_ignore_index, default_ignore_index  # noqa: F401
 from ovseg.vocabulary import load_vocabulary
 
 from .panoptic_utils import make_palette

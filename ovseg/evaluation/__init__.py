@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING, Any
 from . import functional  # noqa: F401
 
 if TYPE_CHECKING:
-    from .metrics import (CityscapesInstanceAPMetric, CocoInstanceAPMetric, InstanceMaskAPMetric, PanopticMetric,
-                          ReferringSegMetric, SemSegMetric)
+    from .metrics import (
+        CityscapesInstanceAPMetric,
+        CocoInstanceAPMetric,
+        InstanceMaskAPMetric,
+        PanopticMetric,
+        ReferringSegMetric,
+        SemSegMetric,
+    )
 
-__all__ = ['PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric', 'CocoInstanceAPMetric', 'CityscapesInstanceAPMetric',
+__all__ = ['PanopticMetric', 'SemSegMetric', 'InstanceMaskAPMetric', 'CocoInstanceAPMetric',
+           'CityscapesInstanceAPMetric',
            'ReferringSegMetric']
 
 

@@ -1,7 +1,7 @@
 """Draw panoptic / semantic predictions over an image (used by tools/demo.py and SegVisualizationHook)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

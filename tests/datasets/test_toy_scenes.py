@@ -65,7 +65,6 @@ def test_novel_absent_from_train(toy_root):
 
 
 def test_novel_unlabelled_mode(tmp_path):
-    import cv2
     root = generate_toy_scenes(tmp_path / 'u', seed=1, num_train=20, num_val=1, size=48,
                                novel_classes=['ball', 'box', 'sign', 'ring', 'star'], novel_mode='unlabelled',
                                novel_in_train_vocab=True)

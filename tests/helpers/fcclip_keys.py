@@ -6,7 +6,6 @@ nothing outside the repository.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Tuple
 
 KEYS_DIR = Path(__file__).resolve().parents[1] / 'data' / 'fcclip_keys'
 
@@ -18,7 +17,7 @@ def keys_file(name: str) -> Path:
     return KEYS_DIR / name
 
 
-def official_entries(name: str, prefix: str = '', strip: bool = True) -> Dict[str, Tuple[Tuple[int, ...], str]]:
+def official_entries(name: str, prefix: str = '', strip: bool = True) -> dict[str, tuple[tuple[int, ...], str]]:
     """``{key: (shape, dtype)}`` for entries starting with ``prefix`` (stripped when ``strip``)."""
     out = {}
     for line in keys_file(name).read_text().splitlines():
@@ -26,6 +25,6 @@ def official_entries(name: str, prefix: str = '', strip: bool = True) -> Dict[st
             continue
         key, shape, dtype = line.split('\t')
         if key.startswith(prefix):
-            out[key[len(prefix):] if strip else key] = (tuple(int(s) for s in shape.strip('()').split(',') if s.strip()),
-                                                        dtype)
+            dims = tuple(int(s) for s in shape.strip('()').split(',') if s.strip())
+            out[key[len(prefix):] if strip else key] = (dims, dtype)
     return out

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import math
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -131,8 +132,8 @@ def build_model(case: str, rename: Callable[[str], str] | None = None) -> nn.Mod
             importlib.import_module(mod)
     model_cfg = Config(dict(model=cfg.model))
     model_cfg.merge_from_dict({f'model.{k}': v for k, v in _flatten(spec['model_overrides']).items()})
-    from ovseg.registry import MODELS
     import ovseg.models  # noqa: F401
+    from ovseg.registry import MODELS
     torch.manual_seed(0)
     model = MODELS.build(model_cfg.model)
     deterministic_init(model, rename)

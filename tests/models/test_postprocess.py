@@ -4,8 +4,12 @@ import math
 import pytest
 import torch
 
-from ovseg.models.utils.postprocess import (instance_inference, panoptic_inference, semantic_inference,
-                                            sem_seg_postprocess)
+from ovseg.models.utils.postprocess import (
+    instance_inference,
+    panoptic_inference,
+    sem_seg_postprocess,
+    semantic_inference,
+)
 
 BIG = 20.0  # mask logit: sigmoid(20) ~ 1, sigmoid(-20) ~ 0
 

@@ -7,8 +7,16 @@ from panopticapi.utils import id2rgb as papi_id2rgb
 from panopticapi.utils import rgb2id as papi_rgb2id
 from PIL import Image
 
-from ovseg.structures.panoptic_format import (IGNORE_INDEX, LABEL_DIVISOR, MAX_SEGMENT_ID, VOID, id2rgb,
-                                              read_panoptic_png, rgb2id, write_panoptic_png)
+from ovseg.structures.panoptic_format import (
+    IGNORE_INDEX,
+    LABEL_DIVISOR,
+    MAX_SEGMENT_ID,
+    VOID,
+    id2rgb,
+    read_panoptic_png,
+    rgb2id,
+    write_panoptic_png,
+)
 
 
 def test_constants():

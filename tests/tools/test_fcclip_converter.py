@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ovseg.models.utils.checkpoint_convert import (UnsafeCheckpointError, convert_fcclip_state_dict,
-                                                   convert_key, extract_state_dict, safe_load_checkpoint)
+from ovseg.models.utils.checkpoint_convert import (
+    UnsafeCheckpointError,
+    convert_fcclip_state_dict,
+    convert_key,
+    extract_state_dict,
+    safe_load_checkpoint,
+)
 
 REF = Path(__file__).resolve().parents[1] / 'data' / 'fcclip_keys'
 REPO = Path(__file__).resolve().parents[2]

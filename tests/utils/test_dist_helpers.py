@@ -2,8 +2,7 @@
 import torch
 import torch.multiprocessing as mp
 
-from ovseg.utils import all_gather_rows, all_reduce_mean, broadcast_object, get_rank, get_world_size, \
-    is_distributed
+from ovseg.utils import all_gather_rows, all_reduce_mean, broadcast_object, get_rank, get_world_size, is_distributed
 from tests.helpers.dist_workers import dist_helpers_worker, rows_of
 
 

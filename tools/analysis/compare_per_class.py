@@ -15,7 +15,6 @@ import os.path as osp
 import re
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
@@ -24,7 +23,7 @@ from ovseg.cli import run_tool  # noqa: E402
 KEY = re.compile(r'^(?:[\w.]+/)?(?P<metric>IoU|PQ|SQ|RQ|ACC)-(?P<name>.+)$')
 
 
-def _records(path: Path) -> List[dict]:
+def _records(path: Path) -> list[dict]:
     text = path.read_text()
     try:
         data = json.loads(text)
@@ -33,7 +32,7 @@ def _records(path: Path) -> List[dict]:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def load_per_class(path: str | Path, metric: str = 'IoU') -> Dict[str, float]:
+def load_per_class(path: str | Path, metric: str = 'IoU') -> dict[str, float]:
     """``{class: value}`` of ``metric`` from one run's JSON (see module docstring)."""
     path = Path(path)
     for rec in reversed(_records(path)):
@@ -51,7 +50,7 @@ def load_per_class(path: str | Path, metric: str = 'IoU') -> Dict[str, float]:
                      'evaluate with classwise=True')
 
 
-def read_class_list(path: str | Path) -> List[str]:
+def read_class_list(path: str | Path) -> list[str]:
     names = []
     for line in Path(path).read_text().splitlines():
         line = line.strip()
@@ -60,7 +59,7 @@ def read_class_list(path: str | Path) -> List[str]:
     return names
 
 
-def compare(a: Dict[str, float], b: Dict[str, float], classes: Optional[List[str]] = None):
+def compare(a: dict[str, float], b: dict[str, float], classes: list[str] | None = None):
     """Rows (class, value_a, value_b, gain) over the shared classes, sorted by gain, largest first."""
     names = [c for c in (classes if classes is not None else sorted(set(a) | set(b)))]
     missing = [c for c in names if c not in a or c not in b]

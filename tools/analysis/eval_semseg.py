@@ -18,10 +18,10 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 # numpy + OpenCV only: no torch / mmengine import (see ovseg/evaluation/functional/__init__.py)
-from ovseg.evaluation.functional.workers import usable_cores  # noqa: E402
+from ovseg.cli import run_tool  # noqa: E402
 from ovseg.evaluation.functional.sem_seg import CONVENTIONS  # noqa: E402
 from ovseg.evaluation.functional.sem_seg_io import evaluate_label_dirs  # noqa: E402
-from ovseg.cli import run_tool  # noqa: E402
+from ovseg.evaluation.functional.workers import usable_cores  # noqa: E402
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:

@@ -9,7 +9,7 @@ exactly the index stream an uninterrupted run would have seen. Each index carrie
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, Sized
+from collections.abc import Iterator, Sized
 
 import torch
 from mmengine.dataset import InfiniteSampler

@@ -17,7 +17,6 @@ from ovseg.registry import TRANSFORMS
 from ovseg.structures.panoptic_format import IGNORE_INDEX, read_panoptic_png
 
 
-
 def _imread(path: str, flags: int, who: str, key: str) -> np.ndarray:
     img = cv2.imread(path, flags)
     if img is None:

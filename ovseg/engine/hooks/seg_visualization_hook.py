@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

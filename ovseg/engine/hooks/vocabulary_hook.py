@@ -34,6 +34,7 @@ from mmengine.model import is_model_wrapper
 from ovseg.registry import DATASETS, HOOKS
 from ovseg.vocabulary import VocabularySpec, resolve_vocabulary
 
+
 def train_vocabulary_of_checkpoint(checkpoint: Any) -> tuple[list, list | None] | None:
     """``(class_synonyms, is_thing)`` of the dataset a checkpoint was trained on, from ``meta['dataset_meta']``.
 

@@ -11,7 +11,8 @@ import math
 import multiprocessing
 import os
 import os.path as osp
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ovseg.structures.panoptic_format import read_panoptic_png
 

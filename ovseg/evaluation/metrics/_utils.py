@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

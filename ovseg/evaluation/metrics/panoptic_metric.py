@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from mmengine.evaluator import BaseMetric

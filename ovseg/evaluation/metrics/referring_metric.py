@@ -1,7 +1,8 @@
 """``ReferringSegMetric``: cIoU / gIoU of referring segmentation (RefCOCO/+/g), as LISA and Sa2VA report them."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log

@@ -1,15 +1,15 @@
 """``SemSegMetric``: mIoU / fwIoU / mACC / pACC with detectron2's (default) or mmseg's class averaging."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from ovseg.structures.panoptic_format import check_ignore_index
-from ovseg.structures.panoptic_format import IGNORE_INDEX
 from ovseg.registry import METRICS
+from ovseg.structures.panoptic_format import IGNORE_INDEX, check_ignore_index
 
 from ..functional.sem_seg import CONVENTIONS, SemSegStats, sem_seg_image_stats, sem_seg_summary
 from ._utils import get_field, meta_classes, to_numpy

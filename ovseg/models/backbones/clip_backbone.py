@@ -25,17 +25,17 @@ import math
 import os
 import uuid
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import open_clip
 import open_clip.factory as oc_factory
-from huggingface_hub import try_to_load_from_cache
-from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-from open_clip.pretrained import get_pretrained_cfg
 import torch
 import torch.nn.functional as F
+from huggingface_hub import try_to_load_from_cache
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
+from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+from open_clip.pretrained import get_pretrained_cfg
 from torch import Tensor, nn
 
 from ovseg.models.layers import mask_pooling
@@ -49,7 +49,7 @@ __all__ = [
 #: Tiny random-init CLIP architectures (milliseconds on CPU) for tests and toy configs. Same module layout
 #: as the real models (timm ConvNeXt trunk + MLP projection; open_clip ModifiedResNet + attention pool),
 #: so every code path (features, out-of-vocab head, text encoder) is exercised.
-TINY_CLIP_CONFIGS: Dict[str, Dict[str, Any]] = {
+TINY_CLIP_CONFIGS: dict[str, dict[str, Any]] = {
     'ovseg-tiny-convnext': {
         'embed_dim': 64,
         'vision_cfg': {
@@ -72,7 +72,7 @@ TINY_CLIP_CONFIGS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def register_open_clip_model_config(name: str, model_cfg: Dict[str, Any], overwrite: bool = False) -> str:
+def register_open_clip_model_config(name: str, model_cfg: dict[str, Any], overwrite: bool = False) -> str:
     """Add ``model_cfg`` to open_clip's architecture table under ``name`` (its custom-config mechanism).
 
     open_clip's ``add_model_config`` only accepts json files; writing into
@@ -95,13 +95,13 @@ for _name, _cfg in TINY_CLIP_CONFIGS.items():
     register_open_clip_model_config(_name, _cfg, overwrite=True)
 
 
-def _cfg_hash(cfg: Dict[str, Any]) -> str:
+def _cfg_hash(cfg: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def resolve_local_pretrained(
         model_name: str, tag: str,
-        cache_dir: Optional[str] = None) -> Tuple[Optional[str], Dict[str, Any], List[str]]:
+        cache_dir: str | None = None) -> tuple[str | None, dict[str, Any], list[str]]:
     """Find the file of an open_clip pretrained ``tag`` in the local caches, without any network access.
 
     Looks where open_clip's own download would have put it: the Hugging Face hub cache (``cache_dir`` or
@@ -110,7 +110,7 @@ def resolve_local_pretrained(
     Returns ``(path or None, tag config, places searched)``.
     """
     cfg = get_pretrained_cfg(model_name, tag)
-    searched: List[str] = []
+    searched: list[str] = []
     if not cfg:
         return None, {}, searched
     if cfg.get('file'):
@@ -244,14 +244,14 @@ class CLIPBackbone(BaseModule):
 
     def __init__(self,
                  model_name: str = 'convnext_large_d_320',
-                 pretrained: Optional[str] = 'laion2b_s29b_b131k_ft_soup',
-                 cache_dir: Optional[str] = None,
-                 model_cfg: Optional[Dict[str, Any]] = None,
+                 pretrained: str | None = 'laion2b_s29b_b131k_ft_soup',
+                 cache_dir: str | None = None,
+                 model_cfg: dict[str, Any] | None = None,
                  allow_random_init: bool = False,
                  allow_download: bool = False,
                  precision: str = 'fp32',
                  force_quick_gelu: bool | None = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         arch_name = model_name
         if model_cfg is not None:
@@ -269,7 +269,7 @@ class CLIPBackbone(BaseModule):
         self.cache_dir = cache_dir
         self.weights_loaded = False
 
-        create_kwargs: Dict[str, Any] = dict(precision=precision, pretrained_image=False,
+        create_kwargs: dict[str, Any] = dict(precision=precision, pretrained_image=False,
                                              pretrained_text=False, cache_dir=cache_dir)
         ckpt, how = self._resolve_weights(arch_name, self.pretrained, cache_dir, allow_download)
         who = f'CLIPBackbone({model_name!r}, pretrained={self.pretrained!r})'
@@ -335,8 +335,8 @@ class CLIPBackbone(BaseModule):
 
     # ------------------------------------------------------------------ weights / modes
     @staticmethod
-    def _resolve_weights(arch_name: str, pretrained: Optional[str], cache_dir: Optional[str],
-                         allow_download: bool) -> Tuple[Optional[str], Union[str, Dict[str, Any]]]:
+    def _resolve_weights(arch_name: str, pretrained: str | None, cache_dir: str | None,
+                         allow_download: bool) -> tuple[str | None, str | dict[str, Any]]:
         """Return ``(local file, tag cfg)``, ``(None, 'download')`` or ``(None, error message)``."""
         if not pretrained:
             return None, ('pretrained=None: no CLIP weights requested. Set `pretrained` to an open_clip tag '
@@ -394,7 +394,7 @@ class CLIPBackbone(BaseModule):
         return self.model_type == 'convnext'
 
     # ------------------------------------------------------------------ visual
-    def forward(self, x: Tensor) -> Dict[str, Tensor]:
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
         """CLIP-normalized B×3×H×W images → ``stem, res2..res5, clip_vis_dense`` feature maps."""
         if self.training or self.clip_model.training:  # train() keeps it in eval; guard direct flag changes
             self.train(False)
@@ -403,9 +403,9 @@ class CLIPBackbone(BaseModule):
                 return self._features_convnext(x)
             return self._features_resnet(x)
 
-    def _features_convnext(self, x: Tensor) -> Dict[str, Tensor]:
+    def _features_convnext(self, x: Tensor) -> dict[str, Tensor]:
         trunk = self.clip_model.visual.trunk
-        out: Dict[str, Tensor] = {}
+        out: dict[str, Tensor] = {}
         x = trunk.stem(x)
         out['stem'] = x.contiguous()
         for i in range(4):
@@ -414,9 +414,9 @@ class CLIPBackbone(BaseModule):
         out['clip_vis_dense'] = trunk.norm_pre(x).contiguous()
         return out
 
-    def _features_resnet(self, x: Tensor) -> Dict[str, Tensor]:
+    def _features_resnet(self, x: Tensor) -> dict[str, Tensor]:
         v = self.clip_model.visual
-        out: Dict[str, Tensor] = {}
+        out: dict[str, Tensor] = {}
         x = v.act1(v.bn1(v.conv1(x)))
         x = v.act2(v.bn2(v.conv2(x)))
         x = v.act3(v.bn3(v.conv3(x)))

@@ -26,8 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ovseg.models.layers import (MLP, CrossAttentionLayer, FFNLayer, PositionEmbeddingSine, SelfAttentionLayer,
-                                 pool_with_weights)
+from ovseg.models.layers import (
+    MLP,
+    CrossAttentionLayer,
+    FFNLayer,
+    PositionEmbeddingSine,
+    SelfAttentionLayer,
+    pool_with_weights,
+)
 from ovseg.registry import MODELS
 
 

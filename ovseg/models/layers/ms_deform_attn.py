@@ -6,7 +6,7 @@ sampling on any device, which keeps ovseg importable and trainable on CPU-only m
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

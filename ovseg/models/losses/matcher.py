@@ -68,7 +68,8 @@ class HungarianMatcher(nn.Module):
         owner = torch.cat([torch.full((targets[b]['masks'].shape[0],), i, device=device)
                            for i, b in enumerate(matched)])
         tgt_pts = torch.cat([
-            point_sample(chunk.to(device=device, dtype=pred_masks.dtype)[:, None], coords[own], align_corners=False)[:, 0]
+            point_sample(chunk.to(device=device, dtype=pred_masks.dtype)[:, None], coords[own],
+                         align_corners=False)[:, 0]
             for chunk, own in zip(tgt_masks.split(self.target_chunk), owner.split(self.target_chunk))])
         probs = pred_logits[matched].float().softmax(-1)
         counts = [int(targets[b]['labels'].numel()) for b in matched]

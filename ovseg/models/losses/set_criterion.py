@@ -22,8 +22,11 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ovseg.models.utils.point_sample import (calculate_uncertainty, get_uncertain_point_coords_with_randomness,
-                                             point_sample)
+from ovseg.models.utils.point_sample import (
+    calculate_uncertainty,
+    get_uncertain_point_coords_with_randomness,
+    point_sample,
+)
 from ovseg.registry import MODELS
 
 Targets = Sequence[dict[str, Tensor]]

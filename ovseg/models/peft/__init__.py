@@ -5,10 +5,17 @@ Wrappers are registered in ``ovseg.registry.PEFT_WRAPPERS`` and named by the top
 """
 from .adapters import AttachedAdapter, BottleneckAdapter, BottleneckAdapters
 from .builder import apply_peft, configure_trainable
-from .lora import (LoRA, adapt_base_state_dict, base_key, infer_lora_metadata, lora_metadata, lora_state_dict,
-                   merge_lora, merge_lora_state_dict)
-from .trainable import (ParamRow, apply_trainable_params, format_parameter_table, parameter_table,
-                        trainable_state_dict)
+from .lora import (
+                   LoRA,
+                   adapt_base_state_dict,
+                   base_key,
+                   infer_lora_metadata,
+                   lora_metadata,
+                   lora_state_dict,
+                   merge_lora,
+                   merge_lora_state_dict,
+)
+from .trainable import ParamRow, apply_trainable_params, format_parameter_table, parameter_table, trainable_state_dict
 
 __all__ = ['AttachedAdapter', 'BottleneckAdapter', 'BottleneckAdapters', 'LoRA', 'ParamRow',
            'adapt_base_state_dict', 'apply_peft', 'apply_trainable_params', 'base_key', 'configure_trainable',

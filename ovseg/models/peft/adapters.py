@@ -19,8 +19,13 @@ from torch import Tensor, nn
 
 from ovseg.registry import PEFT_WRAPPERS
 
-from .matching import (get_submodule, match_module_names, restore_wrapper_params, snapshot_wrapper_params,
-                       wrapper_internal_names)
+from .matching import (
+    get_submodule,
+    match_module_names,
+    restore_wrapper_params,
+    snapshot_wrapper_params,
+    wrapper_internal_names,
+)
 
 ACTIVATIONS = dict(ReLU=nn.ReLU, GELU=nn.GELU, SiLU=nn.SiLU, Tanh=nn.Tanh, Identity=nn.Identity)
 _OUT_DIM_ATTRS = ('out_features', 'out_channels', 'embed_dim', 'num_features', 'num_channels', 'd_model',

@@ -21,8 +21,13 @@ from torch import Tensor, nn
 
 from ovseg.registry import PEFT_WRAPPERS
 
-from .matching import (get_submodule, match_module_names, restore_wrapper_params, snapshot_wrapper_params,
-                       wrapper_internal_names)
+from .matching import (
+    get_submodule,
+    match_module_names,
+    restore_wrapper_params,
+    snapshot_wrapper_params,
+    wrapper_internal_names,
+)
 
 _LORA_KEY_RE = re.compile(r'\.lora_(A|B|embedding_A|embedding_B|magnitude_vector)\.|\.modules_to_save\.')
 

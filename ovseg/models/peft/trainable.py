@@ -86,17 +86,20 @@ def parameter_table(model: nn.Module, depth: int = 2) -> tuple[list[ParamRow], i
     return rows, trainable_all, total_all
 
 
+def _pct(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
 def format_parameter_table(model: nn.Module, depth: int = 2) -> str:
     """The table logged at start-up: trainable / total per module, % of the module and % of all parameters."""
     rows, trainable, total = parameter_table(model, depth)
-    pct = (lambda a, b: 100.0 * a / b if b else 0.0)
     width = max([len('module')] + [len(r.name) + 2 * (r.depth - 1) for r in rows])
-    lines = [f'Trainable parameters: {trainable:,} of {total:,} ({pct(trainable, total):.2f} %)',
+    lines = [f'Trainable parameters: {trainable:,} of {total:,} ({_pct(trainable, total):.2f} %)',
              f"{'module':<{width}}  {'trainable':>14}  {'total':>14}  {'% module':>8}  {'% all':>7}"]
     for r in rows:
         label = '  ' * (r.depth - 1) + r.name
-        lines.append(f'{label:<{width}}  {r.trainable:>14,}  {r.total:>14,}  {pct(r.trainable, r.total):>8.2f}'
-                     f'  {pct(r.trainable, total):>7.2f}')
+        lines.append(f'{label:<{width}}  {r.trainable:>14,}  {r.total:>14,}  {_pct(r.trainable, r.total):>8.2f}'
+                     f'  {_pct(r.trainable, total):>7.2f}')
     return '\n'.join(lines)
 
 

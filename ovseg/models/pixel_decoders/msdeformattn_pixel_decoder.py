@@ -7,7 +7,7 @@ stride-4 mask features. Attribute names mirror the official module so a released
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +57,7 @@ class MSDeformAttnEncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
 
     def forward(self, src: Tensor, pos: Tensor, reference_points: Tensor,
-                spatial_shapes: Sequence[Tuple[int, int]]) -> Tensor:
+                spatial_shapes: Sequence[tuple[int, int]]) -> Tensor:
         src = self.norm1(src + self.dropout1(self.self_attn(src + pos, reference_points, src, spatial_shapes)))
         ffn = self.linear2(self.dropout2(F.relu(self.linear1(src))))
         return self.norm2(src + self.dropout3(ffn))
@@ -71,7 +71,7 @@ class MSDeformAttnEncoder(nn.Module):
         self.layers = nn.ModuleList([MSDeformAttnEncoderLayer(**layer_kwargs) for _ in range(num_layers)])
 
     @staticmethod
-    def reference_points(spatial_shapes: Sequence[Tuple[int, int]], batch: int, device) -> Tensor:
+    def reference_points(spatial_shapes: Sequence[tuple[int, int]], batch: int, device) -> Tensor:
         """Pixel-centre reference points of every level, repeated over levels (valid ratios are 1)."""
         refs = []
         for h, w in spatial_shapes:
@@ -81,7 +81,7 @@ class MSDeformAttnEncoder(nn.Module):
         ref = torch.cat(refs, 0)[None, :, None, :]
         return ref.expand(batch, -1, len(spatial_shapes), -1)
 
-    def forward(self, src: Tensor, pos: Tensor, spatial_shapes: Sequence[Tuple[int, int]]) -> Tensor:
+    def forward(self, src: Tensor, pos: Tensor, spatial_shapes: Sequence[tuple[int, int]]) -> Tensor:
         ref = self.reference_points(spatial_shapes, src.shape[0], src.device)
         for layer in self.layers:
             src = layer(src, pos, ref, spatial_shapes)
@@ -107,7 +107,7 @@ class MSDeformAttnTransformerEncoderOnly(nn.Module):
             if isinstance(m, MSDeformAttn):
                 m.reset_parameters()
 
-    def forward(self, srcs: List[Tensor], pos_embeds: List[Tensor]):
+    def forward(self, srcs: list[Tensor], pos_embeds: list[Tensor]):
         shapes = [(int(s.shape[2]), int(s.shape[3])) for s in srcs]
         src_flat = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], 1)
         pos_flat = torch.cat([p.flatten(2).transpose(1, 2) + self.level_embed[i].view(1, 1, -1)
@@ -130,14 +130,14 @@ class MSDeformAttnPixelDecoder(nn.Module):
             res2..res5, strides likewise (default 4/8/16/32).
     """
 
-    def __init__(self, input_shape: Optional[Mapping[str, Mapping[str, int]]] = None, conv_dim: int = 256,
+    def __init__(self, input_shape: Mapping[str, Mapping[str, int]] | None = None, conv_dim: int = 256,
                  mask_dim: int = 256, norm: str = 'GN',
                  transformer_in_features: Sequence[str] = ('res3', 'res4', 'res5'),
                  transformer_enc_layers: int = 6, transformer_nheads: int = 8,
                  transformer_dim_feedforward: int = 1024, transformer_dropout: float = 0.0,
                  num_points: int = 4, common_stride: int = 4,
-                 in_channels: Union[Mapping[str, int], Sequence[int], None] = None,
-                 strides: Union[Mapping[str, int], Sequence[int]] = (4, 8, 16, 32)) -> None:
+                 in_channels: Mapping[str, int] | Sequence[int] | None = None,
+                 strides: Mapping[str, int] | Sequence[int] = (4, 8, 16, 32)) -> None:
         super().__init__()
         input_shape = self._resolve_input_shape(input_shape, in_channels, strides)
         if norm not in ('GN', ''):
@@ -191,7 +191,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.output_convs = self.output_convs[::-1]
 
     @staticmethod
-    def _resolve_input_shape(input_shape, in_channels, strides) -> Dict[str, Dict[str, int]]:
+    def _resolve_input_shape(input_shape, in_channels, strides) -> dict[str, dict[str, int]]:
         """One ``{name: dict(channels, stride)}`` form from either ``input_shape`` or ``in_channels``."""
         if (input_shape is None) == (in_channels is None):
             raise ValueError('give exactly one of input_shape or in_channels')
@@ -205,7 +205,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             raise ValueError(f'{len(chans)} in_channels but {len(strs)} strides')
         return {k: dict(channels=int(c), stride=int(s)) for k, c, s in zip(names, chans, strs)}
 
-    def forward(self, features: Dict[str, Tensor]) -> Tuple[Tensor, List[Tensor]]:
+    def forward(self, features: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         """features res2..res5 → (mask_features B×mask_dim×H/4×W/4, [1/32, 1/16, 1/8] maps).
 
         Runs in fp32 even inside autocast, like the official ``@autocast(enabled=False)``.

@@ -32,8 +32,12 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
-from ovseg.models.utils.postprocess import (instance_inference, panoptic_inference, sem_seg_postprocess,
-                                            semantic_inference)
+from ovseg.models.utils.postprocess import (
+    instance_inference,
+    panoptic_inference,
+    sem_seg_postprocess,
+    semantic_inference,
+)
 from ovseg.registry import MODELS
 from ovseg.structures import SegDataSample
 from ovseg.vocabulary import ClassEntry, normalize_vocabulary

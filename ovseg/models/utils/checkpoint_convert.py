@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Tuple
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ __all__ = ['PREFIX_RULES', 'DROPPED_KEYS', 'MODEL_EMBED_DIMS', 'safe_load_checkp
 
 #: (official prefix or exact key, ovseg prefix, group name, exact?) — first match wins, so the in-vocab head
 #: rules precede the generic predictor rule.
-PREFIX_RULES: Tuple[Tuple[str, str, str, bool], ...] = (
+PREFIX_RULES: tuple[tuple[str, str, str, bool], ...] = (
     ('sem_seg_head.predictor.class_embed.', 'transformer_decoder.class_head.class_embed.', 'class_head',
      False),
     ('sem_seg_head.predictor._mask_pooling_proj.', 'transformer_decoder.class_head._mask_pooling_proj.',
@@ -56,7 +57,7 @@ PREFIX_RULES: Tuple[Tuple[str, str, str, bool], ...] = (
 )
 
 #: Official keys deliberately not converted, with the reason.
-DROPPED_KEYS: Dict[str, str] = {
+DROPPED_KEYS: dict[str, str] = {
     'criterion.empty_weight': 'no-object class weight; recomputed from the vocabulary size by the criterion',
 }
 
@@ -78,29 +79,29 @@ _KNOWN_INNER = {
 }
 
 #: open_clip text-tower names (+ CLIP logit_scale): absent from the released files, built by open_clip.
-CLIP_TEXT_TOWER_PREFIXES: Tuple[str, ...] = (
+CLIP_TEXT_TOWER_PREFIXES: tuple[str, ...] = (
     'backbone.clip_model.token_embedding.', 'backbone.clip_model.positional_embedding',
     'backbone.clip_model.transformer.', 'backbone.clip_model.ln_final.',
     'backbone.clip_model.text_projection', 'backbone.clip_model.logit_scale',
 )
 
 #: CLIP embedding dimension of each released FC-CLIP model (``void_embedding`` / ``class_embed`` width).
-MODEL_EMBED_DIMS: Dict[str, int] = {
+MODEL_EMBED_DIMS: dict[str, int] = {
     'convnext_large': 768, 'r50': 1024, 'r101': 512, 'r50x4': 640, 'r50x16': 768, 'r50x64': 1024,
 }
 
 
 #: Groups every released FC-CLIP checkpoint has; a source without one of them is not an FC-CLIP checkpoint.
-REQUIRED_GROUPS: Tuple[str, ...] = ('backbone', 'pixel_decoder', 'transformer_decoder', 'class_head')
+REQUIRED_GROUPS: tuple[str, ...] = ('backbone', 'pixel_decoder', 'transformer_decoder', 'class_head')
 
 
-def safe_load_checkpoint(path: str) -> Dict[str, Any]:
+def safe_load_checkpoint(path: str) -> dict[str, Any]:
     """Load a checkpoint without executing pickled code (safetensors or ``torch.load(weights_only=True)``).
 
     Errors: ``FileNotFoundError``; :class:`CheckpointFormatError` for an empty / text / random / truncated
     file; :class:`UnsafeCheckpointError` for a pickle needing objects beyond tensors and numpy arrays.
     """
-    np_globals: List[Any] = [np.ndarray, np.dtype]
+    np_globals: list[Any] = [np.ndarray, np.dtype]
     try:
         from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # pragma: no cover - numpy 1.x
@@ -116,14 +117,14 @@ def safe_load_checkpoint(path: str) -> Dict[str, Any]:
         return load_checkpoint_file(str(path), map_location='cpu')
 
 
-def extract_state_dict(ckpt: Mapping[str, Any]) -> Dict[str, Tensor]:
+def extract_state_dict(ckpt: Mapping[str, Any]) -> dict[str, Tensor]:
     """Take ``ckpt['model']`` (detectron2) / ``ckpt['state_dict']`` / a flat dict; numpy → tensors."""
     sd: Any = ckpt
     for key in ('model', 'state_dict'):
         if isinstance(sd, Mapping) and key in sd and isinstance(sd[key], Mapping):
             sd = sd[key]
             break
-    out: Dict[str, Tensor] = OrderedDict()
+    out: dict[str, Tensor] = OrderedDict()
     for k, v in sd.items():
         if isinstance(v, np.ndarray):
             v = torch.from_numpy(np.ascontiguousarray(v))
@@ -133,7 +134,7 @@ def extract_state_dict(ckpt: Mapping[str, Any]) -> Dict[str, Tensor]:
     return out
 
 
-def convert_key(key: str) -> Tuple[Optional[str], str]:
+def convert_key(key: str) -> tuple[str | None, str]:
     """Map one official key → ``(ovseg key or None, group)``; group ``'dropped'`` / ``'unmatched'``."""
     if key in DROPPED_KEYS:
         return None, 'dropped'
@@ -174,8 +175,8 @@ def _group_of_inner(group: str, new_key: str) -> str:
     return ''
 
 
-def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: Optional[str] = None,
-                              strict: bool = False) -> Tuple[Dict[str, Tensor], ConversionReport]:
+def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: str | None = None,
+                              strict: bool = False) -> tuple[dict[str, Tensor], ConversionReport]:
     """Rename an official FC-CLIP state dict to ovseg names.
 
     Args:
@@ -185,8 +186,8 @@ def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: Optional[
     Returns:
         ``(new_state_dict, report)``; tensors are the same objects (shapes/dtypes preserved).
     """
-    new_sd: Dict[str, Tensor] = OrderedDict()
-    counts: Dict[str, int] = {}
+    new_sd: dict[str, Tensor] = OrderedDict()
+    counts: dict[str, int] = {}
     dropped, unmatched, unknown_inner, shape_errors = [], [], [], []
     for key, value in state_dict.items():
         new_key, group = convert_key(key)
@@ -225,7 +226,7 @@ def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: Optional[
     return new_sd, report
 
 
-def coco_panoptic_training_meta() -> Dict[str, Any]:
+def coco_panoptic_training_meta() -> dict[str, Any]:
     """The training-dataset metainfo of the released models (COCO panoptic, 133 classes with FC-CLIP's synonyms),
     in the ``meta['dataset_meta']`` form mmengine writes for checkpoints it trains."""
     from ovseg.vocabulary import load_category_meta, load_vocabulary
@@ -235,7 +236,7 @@ def coco_panoptic_training_meta() -> Dict[str, Any]:
                 is_thing=[bool(c['isthing']) for c in cats], category_ids=[int(c['id']) for c in cats])
 
 
-def convert_checkpoint_file(src: str, dst: str, model: Optional[str] = None, strict: bool = False,
+def convert_checkpoint_file(src: str, dst: str, model: str | None = None, strict: bool = False,
                             allow_partial: bool = False) -> ConversionReport:
     """Load ``src`` safely, convert, and save ``{'state_dict', 'meta'}`` (mmengine ``load_from`` format).
 

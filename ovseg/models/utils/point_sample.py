@@ -1,7 +1,7 @@
 """Point sampling for Mask2Former's memory-efficient mask losses (PointRend-style)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -14,7 +14,7 @@ in panoptic mode and score = class prob × mean mask prob inside the binary mask
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

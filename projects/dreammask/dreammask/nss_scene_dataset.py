@@ -4,8 +4,8 @@ Start-up parses the scene JSONs only; images and masks are read per sample by ``
 (seed 000's script RLE-encoded every mask up front, which dominates start-up on large sets). Category
 names are mapped onto the *training* vocabulary with ``ovseg.vocabulary.map_names`` (compared after
 ``normalize_name``, any synonym counts); names that match nothing become novel classes appended after it,
-so real and synthetic labels share one contiguous index space (the DreamMask code indexed its bank with COCO ids but labelled synthetic
-objects by name order; that mismatch cannot happen here).
+so real and synthetic labels share one contiguous index space (the DreamMask code indexed its bank with COCO ids
+but labelled synthetic objects by name order; that mismatch cannot happen here).
 """
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ import os.path as osp
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -35,7 +34,7 @@ BOX_FIELDS = ('x', 'y', 'w', 'h')
 class SceneObject:
     index: int
     name: str
-    box: Tuple[float, float, float, float]  # x, y, w, h in canvas pixels
+    box: tuple[float, float, float, float]  # x, y, w, h in canvas pixels
     mask_path: str
     clip_score: float
     mask_uncertainty: float
@@ -48,13 +47,13 @@ class Scene:
     real_image: str
     canvas_width: int
     canvas_height: int
-    objects: List[SceneObject] = field(default_factory=list)
+    objects: list[SceneObject] = field(default_factory=list)
 
 
 class SceneFormatError(ValueError):
     """A scene file breaks the format; the message names the file and the field."""
 
-    def __init__(self, problems: List[dict]) -> None:
+    def __init__(self, problems: list[dict]) -> None:
         self.problems = problems
         first = problems[0]
         more = f' (+{len(problems) - 1} more)' if len(problems) > 1 else ''
@@ -80,7 +79,7 @@ def path_problem(rel: str) -> str | None:
     return None
 
 
-def parse_scene(json_path: str | Path, allow_outside_root: bool = False) -> Tuple[Optional[Scene], List[dict]]:
+def parse_scene(json_path: str | Path, allow_outside_root: bool = False) -> tuple[Scene | None, list[dict]]:
     """Parse and check a scene's JSON structure (no file access beyond the JSON) → (scene or None, problems)."""
     path = str(json_path)
     try:
@@ -175,7 +174,7 @@ def _open_image(path: Path) -> Image.Image:
         return Image.open(path)
 
 
-def _image_size(path: Path) -> Tuple[int, int]:
+def _image_size(path: Path) -> tuple[int, int]:
     with _open_image(path) as im:
         im.verify()  # catches truncated/corrupt files without decoding all pixels
     with _open_image(path) as im:
@@ -183,7 +182,7 @@ def _image_size(path: Path) -> Tuple[int, int]:
 
 
 def check_scene_files(scene: Scene, root: str | Path, check_masks_nonempty: bool = True,
-                      allow_outside_root: bool = False) -> List[dict]:
+                      allow_outside_root: bool = False) -> list[dict]:
     """Image and masks exist, open, have the image's size, and masks are non-empty.
 
     Paths that leave the root are not opened (``parse_scene`` reports them) unless ``allow_outside_root``.
@@ -216,7 +215,7 @@ def check_scene_files(scene: Scene, root: str | Path, check_masks_nonempty: bool
     return problems
 
 
-def scene_files(root: str | Path) -> List[Path]:
+def scene_files(root: str | Path) -> list[Path]:
     """Every ``scene_*.json`` directly under ``root``, sorted."""
     return sorted(Path(root).glob('scene_*.json'))
 
@@ -224,12 +223,12 @@ def scene_files(root: str | Path) -> List[Path]:
 def validate_dataset(root: str | Path, allow_outside_root: bool = False) -> dict:
     """Check every scene → ``{'scenes', 'objects', 'categories': {name: count}, 'errors': [...]}``."""
     root = Path(root)
-    report: Dict = {'scenes': 0, 'objects': 0, 'categories': {}, 'errors': []}
+    report: dict = {'scenes': 0, 'objects': 0, 'categories': {}, 'errors': []}
     files = scene_files(root)
     if not files:
         report['errors'].append(_problem(str(root), '<dataset>', 'no scene_*.json files found'))
         return report
-    ids: Dict[str, str] = {}
+    ids: dict[str, str] = {}
     for path in files:
         scene, problems = parse_scene(path, allow_outside_root)
         report['scenes'] += 1

@@ -10,8 +10,6 @@ trains the pixel decoder and the in-vocab head, exactly the parts that classify 
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -56,7 +54,7 @@ class RealFeatureMemoryBank(nn.Module):
         self.ptr.copy_((self.ptr + counts) % self.size)
         self.count.copy_((self.count + counts).clamp(max=self.size))
 
-    def prototypes(self) -> Tuple[Tensor, Tensor]:
+    def prototypes(self) -> tuple[Tensor, Tensor]:
         """Normalised mean of each class's filled entries [C,D], and which classes have any [C]."""
         valid = self.count > 0
         mean = self.bank.sum(1) / self.count.clamp(min=1)[:, None]  # unfilled slots are still zero
@@ -80,7 +78,7 @@ def _mask_weights(masks: Tensor, h: int, w: int, dtype: torch.dtype) -> Tensor:
     return F.interpolate(masks[:, None].to(dtype), size=(h, w), mode='area')[:, 0].flatten(1)
 
 
-def pool_objects(features: Tensor, masks: Tensor, image_index: Tensor) -> Tuple[Tensor, Tensor]:
+def pool_objects(features: Tensor, masks: Tensor, image_index: Tensor) -> tuple[Tensor, Tensor]:
     """Mask-average ``features`` B×C×h×w under N GT ``masks`` (N×H×W, any size) of images ``image_index``.
 
     Masks are area-downsampled to the feature grid (soft weights). Vectorised over objects: one matrix
@@ -123,7 +121,7 @@ class SyntheticRealAlignment(nn.Module):
         return self.lambda_sra > 0
 
     def forward(self, real_feats: Tensor, real_labels: Tensor, syn_feats: Tensor,
-                syn_labels: Tensor) -> Dict[str, Tensor]:
+                syn_labels: Tensor) -> dict[str, Tensor]:
         """Enqueue this step's real features (gathered over ranks), then align the synthetic ones."""
         real = F.normalize(real_feats.detach().float(), dim=-1)
         gathered = all_gather_rows(torch.cat([real, real_labels.float()[:, None]], 1))

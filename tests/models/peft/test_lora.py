@@ -5,8 +5,15 @@ import pytest
 import torch
 from torch import nn
 
-from ovseg.models.peft import (LoRA, adapt_base_state_dict, apply_peft, lora_metadata, lora_state_dict, merge_lora,
-                               merge_lora_state_dict)
+from ovseg.models.peft import (
+    LoRA,
+    adapt_base_state_dict,
+    apply_peft,
+    lora_metadata,
+    lora_state_dict,
+    merge_lora,
+    merge_lora_state_dict,
+)
 
 peft = pytest.importorskip('peft')
 

@@ -3,8 +3,14 @@ import pytest
 import torch
 from torch import nn
 
-from ovseg.models.peft import ParamRow, apply_trainable_params, configure_trainable, format_parameter_table, \
-    parameter_table, trainable_state_dict
+from ovseg.models.peft import (
+    ParamRow,
+    apply_trainable_params,
+    configure_trainable,
+    format_parameter_table,
+    parameter_table,
+    trainable_state_dict,
+)
 
 
 class Net(nn.Module):

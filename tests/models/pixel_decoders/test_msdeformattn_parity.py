@@ -11,9 +11,10 @@ import torch
 from transformers import Mask2FormerConfig
 from transformers.models.deformable_detr.modeling_deformable_detr import MultiScaleDeformableAttention
 from transformers.models.mask2former.modeling_mask2former import (
-    Mask2FormerPixelDecoder, Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention)
-from transformers.models.mask2former.modeling_mask2former import \
-    multi_scale_deformable_attention as m2f_msda
+    Mask2FormerPixelDecoder,
+    Mask2FormerPixelDecoderEncoderMultiscaleDeformableAttention,
+)
+from transformers.models.mask2former.modeling_mask2former import multi_scale_deformable_attention as m2f_msda
 
 from ovseg.models.layers import MSDeformAttn, multi_scale_deformable_attn
 from ovseg.models.pixel_decoders import MSDeformAttnPixelDecoder

@@ -197,6 +197,7 @@ def test_geometric_ensemble_is_used_and_alpha_beta_zero_is_pure_in_vocab():
 # ----------------------------------------------------------------------------- real modules (tiny config)
 def _tiny_model():
     from pathlib import Path
+
     from tests.models.segmentors.test_fcclip_configs import require_fcclip_modules
     require_fcclip_modules()
     cfg = Config.fromfile(

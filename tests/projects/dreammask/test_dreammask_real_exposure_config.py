@@ -13,7 +13,7 @@ def _real_per_iteration(cfg):
 
 def test_variant_keeps_fcclip_real_exposure(repo_root):
     fcclip = Config.fromfile(str(repo_root / 'configs/fcclip/fcclip_convnext-large_8xb2-368750it_coco-panoptic.py'))
-    headline = Config.fromfile(str(repo_root / 'configs/dreammask/dreammask_fcclip-convnext-large_8xb2-368750it_coco-panoptic-nss.py'))
+    headline = Config.fromfile(str(repo_root / 'configs/dreammask_fcclip.py'))
     variant = Config.fromfile(str(repo_root / VARIANT))
     fcclip_real = GPUS * fcclip.train_dataloader.batch_size
     assert fcclip_real == 16

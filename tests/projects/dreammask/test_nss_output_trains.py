@@ -7,9 +7,9 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 import projects.dreammask.dreammask  # noqa: F401
+from ovseg.registry import DATA_SAMPLERS, DATASETS, MODELS
 from projects.dreammask.dreammask.nss import NSSPipeline
 from projects.dreammask.dreammask.processed_format import validate_dataset
-from ovseg.registry import DATA_SAMPLERS, DATASETS, MODELS
 
 
 def test_nss_toy_output_feeds_dreammask_training(tmp_path, repo_root):

@@ -6,8 +6,8 @@ import pytest
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from ovseg.vocabulary import map_names
 import projects.dreammask.dreammask  # noqa: F401
+from ovseg.vocabulary import map_names
 from projects.dreammask.dreammask import NSSSceneDataset
 from projects.dreammask.dreammask.processed_format import SceneFormatError
 from tests.projects.dreammask.test_validate_dataset import _write_scene

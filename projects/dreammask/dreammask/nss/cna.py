@@ -162,7 +162,7 @@ def run_cna(llm: LLMBackend, base: SynonymIndex, out_dir, n_repeat: int = 5, top
                     rec['reason'], llm_failed = e.reason, True
                     if not e.retryable:
                         break
-                except CNAParseError as e:
+                except CNAParseError:
                     rec['reason'], llm_failed = 'unparsable_answer', False
                     rec['raw'] = text
             if rec['status'] != 'ok':

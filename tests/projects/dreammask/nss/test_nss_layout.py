@@ -2,9 +2,16 @@ import numpy as np
 import pytest
 
 from ovseg.vocabulary import SynonymIndex
-from projects.dreammask.dreammask.nss.layout import (LayoutValidationError, LLMLayoutGenerator,
-                                                     RuleBasedLayoutGenerator, draw_layout_png, layout_html,
-                                                     parse_layout_answer, sample_categories, validate_objects)
+from projects.dreammask.dreammask.nss.layout import (
+    LayoutValidationError,
+    LLMLayoutGenerator,
+    RuleBasedLayoutGenerator,
+    draw_layout_png,
+    layout_html,
+    parse_layout_answer,
+    sample_categories,
+    validate_objects,
+)
 from projects.dreammask.dreammask.nss.llm import ScriptedLLM
 
 VOCAB = SynonymIndex([['table', 'desk'], ['plate'], ['floor'], ['wall'], ['cup']])

@@ -4,8 +4,13 @@ import time
 import pytest
 from chat_server import ChatServer
 
-from projects.dreammask.dreammask.nss.llm import (LLMBadResponse, LLMRequestError, LLMServerError, LLMTimeout,
-                                                  OpenAICompatibleLLM)
+from projects.dreammask.dreammask.nss.llm import (
+    LLMBadResponse,
+    LLMRequestError,
+    LLMServerError,
+    LLMTimeout,
+    OpenAICompatibleLLM,
+)
 
 KEY_ENV = 'NSS_TEST_API_KEY'
 SECRET = 'sk-test-SECRET-0123456789'

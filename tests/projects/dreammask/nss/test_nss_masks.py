@@ -5,8 +5,14 @@ import torch
 
 from projects.dreammask.dreammask.nss.errors import MissingModelError
 from projects.dreammask.dreammask.nss.layout import Layout, LayoutObject
-from projects.dreammask.dreammask.nss.masks import (SamBoxSegmenter, SamClipScorer, SelectionConfig,
-                                                    build_clip, build_sam, select_objects)
+from projects.dreammask.dreammask.nss.masks import (
+    SamBoxSegmenter,
+    SamClipScorer,
+    SelectionConfig,
+    build_clip,
+    build_sam,
+    select_objects,
+)
 from projects.dreammask.dreammask.nss.masks.clip_score import ClipCropScorer
 
 

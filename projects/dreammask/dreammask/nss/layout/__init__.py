@@ -1,6 +1,6 @@
 from .draw import draw_layout_png, layout_html, name_color
-from .paint_order import PAINT_ORDERS, paint_order
 from .generators import LayoutResult, LLMLayoutGenerator, RuleBasedLayoutGenerator, sample_categories
+from .paint_order import PAINT_ORDERS, paint_order
 from .prompting import layout_messages, parse_layout_answer
 from .schema import Layout, LayoutObject, LayoutValidationError, validate_objects
 

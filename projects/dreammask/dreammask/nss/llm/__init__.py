@@ -1,5 +1,4 @@
-from .base import (LLMBackend, LLMBadResponse, LLMError, LLMRequestError, LLMServerError, LLMTimeout,
-                   call_with_retry)
+from .base import LLMBackend, LLMBadResponse, LLMError, LLMRequestError, LLMServerError, LLMTimeout, call_with_retry
 from .openai_compatible import OpenAICompatibleLLM
 from .scripted import ScriptedLLM
 from .transformers_local import TransformersLocalLLM

@@ -6,14 +6,13 @@ The API key is read only from the environment variable named by ``api_key_env``;
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from mmengine.logging import MMLogger
 
 from ..redact import register_secret
 from ..registry import LLMS
-from .base import (LLMBackend, LLMBadResponse, LLMError, LLMRequestError, LLMServerError, LLMTimeout,
-                   call_with_retry)
+from .base import LLMBackend, LLMBadResponse, LLMError, LLMRequestError, LLMServerError, LLMTimeout, call_with_retry
 
 
 @LLMS.register_module()
@@ -92,7 +91,7 @@ class OpenAICompatibleLLM(LLMBackend):
         self.num_requests += 1
         try:
             r = self._session.post(self.endpoint, json=body, headers=headers, timeout=self.timeout)
-        except requests.Timeout as e:
+        except requests.Timeout:
             raise LLMTimeout(f'no answer within {self.timeout[1]}s') from None
         except requests.ConnectionError as e:
             raise LLMError('llm_connection_error', self._scrub(type(e).__name__)) from None

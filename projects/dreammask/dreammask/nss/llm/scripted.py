@@ -1,7 +1,7 @@
 """An offline backend that replays canned answers (tests, and offline toy runs)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..registry import LLMS
 from .base import LLMBackend, LLMError

@@ -1,7 +1,7 @@
 """A local Hugging Face causal LM (e.g. Llama/Qwen/Mistral instruct) loaded from a directory, offline."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import require_path
 from ..registry import LLMS

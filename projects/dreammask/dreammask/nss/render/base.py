@@ -1,7 +1,7 @@
 """Layout-to-image interface. Plug another model by registering a subclass in ``RENDERERS``."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image
 

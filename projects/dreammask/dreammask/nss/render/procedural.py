@@ -10,7 +10,7 @@ that order back to front themselves, like the rule-based one).
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
