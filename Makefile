@@ -22,7 +22,7 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 demo: install
-	$(VPY) tools/run_demo.py
+	$(VPY) tools/toy_demo.py
 
 test: install
 	$(VPY) -m pytest -n $(TEST_WORKERS) --durations=15 tests

@@ -81,7 +81,7 @@ def test_cfg_options_of_the_right_type_merge(repo_root):
 TOOLS = [
     ['tools/train.py', 'missing.py'],
     ['tools/test.py', 'missing.py', 'missing.pth'],
-    ['tools/demo.py', 'missing.png', '--config', 'missing.py', '--checkpoint', 'missing.pth', '--out', 'o'],
+    ['tools/image_demo.py', 'missing.png', '--config', 'missing.py', '--checkpoint', 'missing.pth', '--out', 'o'],
     ['tools/model_converters/fcclip_to_ovseg.py', 'missing.pth', 'out.pth'],
     ['tools/model_converters/merge_lora.py', 'missing.pth', 'out.pth'],
     ['tools/nss/run.py', 'missing.py'],

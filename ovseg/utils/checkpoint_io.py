@@ -1,7 +1,7 @@
 """Reading and writing checkpoint files safely: weights-only loading with accurate errors, atomic writes.
 
 Why one module: every path that opens a checkpoint (``--resume``, ``load_from``, ``init_cfg`` 'Pretrained',
-tools/test.py, tools/demo.py, the converters) must pass ``weights_only=True`` *explicitly* — torch's default
+tools/test.py, tools/image_demo.py, the converters) must pass ``weights_only=True`` *explicitly* — torch's default
 can be switched off from the environment (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``), and a file that is not a
 checkpoint at all (empty, text, random bytes, truncated) must say so instead of "contains pickled objects".
 mmengine 0.10.7 calls ``torch.load`` without the argument, so :func:`install_weights_only_loaders` replaces

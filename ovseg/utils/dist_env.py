@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from datetime import timedelta
 
 import torch
@@ -54,7 +55,6 @@ def prepare_launch(cfg: Config, launcher: str) -> Config:
         raise ValueError(f'env_cfg.dist_cfg.timeout must be a positive number of seconds, got {timeout!r}')
     optim = cfg.get('optim_wrapper')
     if optim is not None and optim.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
-        import warnings
         warnings.warn('AmpOptimWrapper needs CUDA; training in fp32 with OptimWrapper on this machine')
         optim.type = 'OptimWrapper'
         for key in ('loss_scale', 'dtype', 'use_fsdp'):
@@ -99,6 +99,5 @@ def setup_amp(cfg: Config) -> Config:
         optim.type = 'AmpOptimWrapper'
         optim.setdefault('loss_scale', 'dynamic')
     else:
-        import warnings
         warnings.warn('--amp: no CUDA device; mmengine AMP needs one, training stays in fp32 on CPU.')
     return cfg

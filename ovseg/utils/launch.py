@@ -2,10 +2,19 @@
 from __future__ import annotations
 
 import os
+import os.path as osp
 import sys
 from pathlib import Path
 
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.runner import Runner
+
 from ovseg.cli import merge_cfg_options
+from ovseg.registry import RUNNERS  # ovseg's child registry: finds OVSegRunner as well as mmengine's Runner
+
+from .dist_env import prepare_launch
+from .torch_compat import allow_mmengine_checkpoints
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,10 +35,6 @@ def set_local_rank_env(local_rank: int | None) -> None:
 
 def load_config(config: str, cfg_options: dict | None = None, work_dir: str | None = None):
     """Config with ``--cfg-options`` merged and ``work_dir`` resolved (CLI > config > work_dirs/<name>)."""
-    import os.path as osp
-
-    from mmengine.config import Config
-
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
     cfg = Config.fromfile(config)
@@ -43,12 +48,6 @@ def load_config(config: str, cfg_options: dict | None = None, work_dir: str | No
 
 def build_runner(cfg, launcher: str, local_rank: int | None = None):
     """The common launch path of tools/train.py and tools/test.py: env fixes, then mmengine's Runner."""
-    from mmengine.runner import Runner
-
-    from ovseg.registry import RUNNERS  # ovseg's child registry: finds OVSegRunner as well as mmengine's Runner
-
-    from .dist_env import prepare_launch
-    from .torch_compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()  # --resume / load_from read mmengine checkpoints weights-only
     add_repo_root_to_path()
     set_local_rank_env(local_rank)
@@ -62,7 +61,6 @@ def finish_launch() -> None:
     mmengine leaves it alive at exit; with gloo a rank that exits while the other still talks to it can
     abort ("terminate called without an active exception") after an otherwise successful run.
     """
-    import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

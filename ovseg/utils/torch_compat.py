@@ -8,20 +8,25 @@ work and an untrusted file still cannot run code.
 """
 from __future__ import annotations
 
+import collections
+import pickle
+
 import numpy as np
 import torch
+from mmengine.config.config import ConfigDict
+from mmengine.logging.history_buffer import HistoryBuffer
 
 from .checkpoint_io import install_weights_only_loaders
 
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct, scalar
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct, scalar
 
-def _numpy_globals() -> list:
+
+def numpy_safe_globals() -> list:
     """numpy reconstructors and dtypes that appear when arrays/scalars are pickled."""
-    items: list = [np.ndarray, np.dtype]
-    try:  # numpy >= 2
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct, scalar
-    items += [_reconstruct, scalar]
+    items: list = [np.ndarray, np.dtype, _reconstruct, scalar]
     # dtype classes (np.dtypes.Float64DType, ...) are pickled by class in numpy >= 1.25
     dtypes_mod = getattr(np, 'dtypes', None)
     if dtypes_mod is not None:
@@ -36,23 +41,17 @@ def _history_buffer_getattr(obj: object, name: str):
     ``getattr(HistoryBuffer, 'mean')``. Allowing the real ``getattr`` would let a crafted file reach
     arbitrary attributes; this version only returns public methods of the ``HistoryBuffer`` class.
     """
-    from mmengine.logging.history_buffer import HistoryBuffer
     is_buffer = obj is HistoryBuffer or isinstance(obj, HistoryBuffer)
     if not is_buffer or name.startswith('_') or not callable(getattr(obj, name, None)):
-        import pickle
         raise pickle.UnpicklingError(f'refusing getattr({type(obj).__name__}, {name!r}) in a checkpoint')
     return getattr(obj, name)
 
 
 def mmengine_safe_globals() -> list:
     """Every non-tensor type an mmengine Runner checkpoint contains."""
-    import collections
-
-    from mmengine.config.config import ConfigDict
-    from mmengine.logging.history_buffer import HistoryBuffer
     return ([HistoryBuffer, ConfigDict, collections.Counter, collections.OrderedDict,
              (_history_buffer_getattr, '__builtin__.getattr'), (_history_buffer_getattr, 'builtins.getattr')]
-            + _numpy_globals())
+            + numpy_safe_globals())
 
 
 def allow_mmengine_checkpoints() -> None:

@@ -1,4 +1,4 @@
-"""Draw panoptic / semantic predictions over an image (used by tools/demo.py and SegVisualizationHook)."""
+"""Draw panoptic / semantic predictions over an image (used by tools/image_demo.py and SegVisualizationHook)."""
 from __future__ import annotations
 
 from collections.abc import Sequence

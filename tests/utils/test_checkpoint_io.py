@@ -49,7 +49,7 @@ def test_ovseg_loaders_refuse_it(evil):
         load_checkpoint_file(path)
     with pytest.raises(UnsafeCheckpointError):  # mmengine's own entry (init_cfg 'Pretrained', scripts)
         mmengine_load_checkpoint(nn.Linear(4, 1), str(path))
-    with pytest.raises(UnsafeCheckpointError):  # tools/demo.py
+    with pytest.raises(UnsafeCheckpointError):  # tools/image_demo.py
         load_model_weights(nn.Linear(4, 1), str(path), warn=print)
     with pytest.raises(UnsafeCheckpointError):  # the FC-CLIP converter
         safe_load_checkpoint(str(path))

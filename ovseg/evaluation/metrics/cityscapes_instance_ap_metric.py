@@ -87,6 +87,7 @@ def evaluate_instance_files(pred_dir: str, gt_files: Sequence[str]) -> dict[str,
     output, the GT instance cache written next to the predictions. Runs inside ``pred_dir`` because the script
     writes ``matches.json`` to the working directory; its ``printError`` exits, which becomes a RuntimeError.
     """
+    # optional test dependency (cityscapesscripts), needed only when this protocol is evaluated
     import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs_eval
 
     args = copy.copy(cs_eval.args)  # the module keeps a global CArgs; do not leak our settings into it

@@ -146,7 +146,6 @@ def required_quick_gelu(arch_name: str, tag_cfg: dict[str, Any] | None = None, w
     uses GELU. Raises when the tags disagree (``ViT-B-32``: ``openai`` QuickGELU, ``laion2b_*`` GELU): the file
     alone does not say which, so ``force_quick_gelu`` must.
     """
-    from open_clip.pretrained import get_pretrained_cfg
     if tag_cfg:
         return bool(tag_cfg.get('quick_gelu', False))
     tags = open_clip.list_pretrained_tags_by_model(arch_name)
@@ -274,7 +273,6 @@ class CLIPBackbone(BaseModule):
         ckpt, how = self._resolve_weights(arch_name, self.pretrained, cache_dir, allow_download)
         who = f'CLIPBackbone({model_name!r}, pretrained={self.pretrained!r})'
         if ckpt is None and how == 'download':
-            from open_clip.pretrained import get_pretrained_cfg
             self.quick_gelu = force_quick_gelu if force_quick_gelu is not None else required_quick_gelu(
                 arch_name, get_pretrained_cfg(arch_name, self.pretrained), who)
             clip_model = open_clip.create_model(arch_name, pretrained=self.pretrained,

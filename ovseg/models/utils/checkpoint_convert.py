@@ -37,6 +37,8 @@ from ovseg.utils.checkpoint_io import (
     atomic_torch_save,
     load_checkpoint_file,
 )
+from ovseg.utils.torch_compat import numpy_safe_globals
+from ovseg.vocabulary import load_category_meta, load_vocabulary
 
 __all__ = ['PREFIX_RULES', 'DROPPED_KEYS', 'MODEL_EMBED_DIMS', 'safe_load_checkpoint', 'extract_state_dict',
            'convert_key', 'convert_fcclip_state_dict', 'ConversionReport', 'CLIP_TEXT_TOWER_PREFIXES',
@@ -101,15 +103,7 @@ def safe_load_checkpoint(path: str) -> dict[str, Any]:
     Errors: ``FileNotFoundError``; :class:`CheckpointFormatError` for an empty / text / random / truncated
     file; :class:`UnsafeCheckpointError` for a pickle needing objects beyond tensors and numpy arrays.
     """
-    np_globals: list[Any] = [np.ndarray, np.dtype]
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct, scalar
-    np_globals += [_reconstruct, scalar]
-    dtypes_mod = getattr(np, 'dtypes', None)
-    if dtypes_mod is not None:
-        np_globals += [getattr(dtypes_mod, n) for n in dir(dtypes_mod) if n.endswith('DType')]
+    np_globals = numpy_safe_globals()
     # Only the globals not yet allowed: leaving the context removes what it added, and must not remove the
     # process-wide allow-list `import ovseg` registered (later mmengine `--resume` loads would then fail).
     already = set(torch.serialization.get_safe_globals())
@@ -229,7 +223,6 @@ def convert_fcclip_state_dict(state_dict: Mapping[str, Tensor], model: str | Non
 def coco_panoptic_training_meta() -> dict[str, Any]:
     """The training-dataset metainfo of the released models (COCO panoptic, 133 classes with FC-CLIP's synonyms),
     in the ``meta['dataset_meta']`` form mmengine writes for checkpoints it trains."""
-    from ovseg.vocabulary import load_category_meta, load_vocabulary
     synonyms = load_vocabulary('coco_panoptic')
     cats = load_category_meta('coco_panoptic')
     return dict(classes=tuple(s[0] for s in synonyms), class_synonyms=synonyms,

@@ -1,4 +1,4 @@
-"""tools/demo.py: overlays + segment JSON for a custom vocabulary and for the config's own vocabulary."""
+"""tools/image_demo.py: overlays + segment JSON for a custom vocabulary and for the config's own vocabulary."""
 import json
 import sys
 
@@ -45,7 +45,7 @@ def image(tmp_path):
 def _demo(repo_root, monkeypatch, argv):
     monkeypatch.chdir(repo_root)
     sys.path.insert(0, str(repo_root / 'tools'))
-    import demo
+    import image_demo as demo
     return demo.main(argv)
 
 

@@ -4,7 +4,7 @@ Steps (a few minutes on 2 cores):
   1. generate ToyScenes (procedural COCO-panoptic data, seconds) under ``data/toy_scenes``;
   2. train ``configs/fcclip/fcclip_tiny_toy-scenes.py`` with ``tools/train.py`` (subprocess);
   3. evaluate the final checkpoint on the toy val split (PQ / mIoU) with ``tools/test.py``;
-  4. write panoptic overlays + segment JSON for a few val images with ``tools/demo.py``;
+  4. write panoptic overlays + segment JSON for a few val images with ``tools/image_demo.py``;
   5. print where everything is.
 
 Options: ``--iters N`` (shorter/longer training), ``--work-dir``, ``--num-vis``, ``--skip-train`` (reuse the
@@ -23,7 +23,10 @@ import time
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
+from mmengine.config import Config  # noqa: E402
+
 from ovseg.cli import run_tool  # noqa: E402
+from ovseg.datasets.toy_scenes import ensure_toy_scenes  # noqa: E402
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 CONFIG = osp.join(REPO, 'configs', 'fcclip', 'fcclip_tiny_toy-scenes.py')
@@ -86,13 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     py = sys.executable
-    sys.path.insert(0, REPO)
 
     print('[1/4] ToyScenes data', flush=True)
-    from mmengine.config import Config
     cfg = Config.fromfile(config)
     data_root = osp.join(REPO, cfg.train_dataloader.dataset.data_root)
-    from ovseg.datasets.toy_scenes import ensure_toy_scenes
     gen = cfg.train_dataloader.dataset.get('generate', True)
     ensure_toy_scenes(data_root, **(gen if isinstance(gen, dict) else {}))
     print(f'    {data_root}', flush=True)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'[4/4] overlays for {args.num_vis} val images', flush=True)
     val_imgs = sorted(glob.glob(osp.join(data_root, 'images', 'val', '*.png')))[:args.num_vis]
     vis_dir = osp.join(work_dir, 'overlays')
-    _run([py, 'tools/demo.py', *val_imgs, '--config', config, '--checkpoint', ckpt, '--out', vis_dir],
+    _run([py, 'tools/image_demo.py', *val_imgs, '--config', config, '--checkpoint', ckpt, '--out', vis_dir],
          osp.join(work_dir, 'demo.log'))
 
     m = found['metrics']

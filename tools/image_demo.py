@@ -1,6 +1,6 @@
 """Open-vocabulary panoptic segmentation of one image (or a folder) with an FC-CLIP checkpoint.
 
-    python tools/demo.py IMAGE --config C --checkpoint K [--vocabulary "cat,kitty;dog"] --out DIR
+    python tools/image_demo.py IMAGE --config C --checkpoint K [--vocabulary "cat,kitty;dog"] --out DIR
 
 Writes ``<name>_panoptic.png`` (overlay), ``<name>_semantic.png`` (when semantic output is on) and
 ``<name>.json`` (segments: id, category, synonyms, isthing, score, area) per image into ``--out``; inputs
@@ -27,16 +27,23 @@ from typing import Any
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.utils import import_modules_from_strings
 
-from ovseg.cli import CfgOptionsAction, merge_cfg_options, run_tool  # noqa: E402
-from ovseg.engine.checkpoint_files import load_model_weights  # noqa: E402
-from ovseg.engine.hooks.vocabulary_hook import train_vocabulary_of_checkpoint  # noqa: E402
-from ovseg.utils.launch import add_repo_root_to_path  # noqa: E402
-from ovseg.vocabulary import load_category_meta, resolve_vocabulary  # noqa: E402
+from ovseg.cli import CfgOptionsAction, merge_cfg_options, run_tool
+from ovseg.datasets.transforms.geometric import resize_nearest
+from ovseg.datasets.transforms.loading import decode_image  # the dataset's decoder: truncation is detected
+from ovseg.engine.checkpoint_files import load_model_weights
+from ovseg.engine.hooks.vocabulary_hook import dataset_metainfo, train_vocabulary_of_checkpoint
+from ovseg.registry import DATASETS, MODELS
+from ovseg.utils.launch import add_repo_root_to_path
+from ovseg.visualization import default_palette, draw_panoptic, draw_semantic
+from ovseg.vocabulary import load_category_meta, resolve_vocabulary
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -76,8 +83,6 @@ def _dataset_cfg(cfg: Config) -> dict:
 
 def config_vocabulary(cfg: Config) -> tuple[list, list | None, list]:
     """(class_synonyms, is_thing, palette) of the config's test dataset, without loading annotations."""
-    from ovseg.engine.hooks.vocabulary_hook import dataset_metainfo
-    from ovseg.registry import DATASETS
     ds_cfg = dict(_dataset_cfg(cfg))
     inner = ds_cfg
     while 'dataset' in inner and isinstance(inner['dataset'], dict):  # wrappers
@@ -108,7 +113,6 @@ def config_vocabulary(cfg: Config) -> tuple[list, list | None, list]:
 
 def build_pipeline(cfg: Config):
     """The config's test pipeline without image and annotation loading (resize → pack)."""
-    from mmengine.dataset import Compose
     pipeline = [dict(t) for t in _dataset_cfg(cfg).get('pipeline', [])]
     inner = _dataset_cfg(cfg)
     while not pipeline and isinstance(inner.get('dataset'), dict):
@@ -123,7 +127,6 @@ def build_pipeline(cfg: Config):
 def build_model(cfg: Config, checkpoint: str | None, device: str):
     """The config's model with ``checkpoint`` loaded weights-only (no tensor matching = an error), and the
     checkpoint's ``meta`` (its training vocabulary decides FC-CLIP's seen classes, as in ``tools/test.py``)."""
-    from ovseg.registry import MODELS
     model = MODELS.build(cfg.model)
     meta: dict = {}
     if checkpoint:
@@ -176,7 +179,6 @@ def list_images(items: Sequence[str]) -> list[str]:
 
 def read_image(path: str) -> np.ndarray:
     """RGB uint8, or a ValueError naming the file (unreadable, truncated, too thin for the model)."""
-    from ovseg.datasets.transforms.loading import decode_image  # the dataset's decoder: truncation is detected
     img = decode_image(path)
     h, w = img.shape[:2]
     if min(h, w) < 8 or max(h, w) > 64 * min(h, w):
@@ -186,7 +188,6 @@ def read_image(path: str) -> np.ndarray:
 
 
 def _resize_nearest(label: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    from ovseg.datasets.transforms.geometric import resize_nearest
     return resize_nearest(label, hw)
 
 
@@ -198,9 +199,7 @@ def run_demo(model,
              palette: Sequence | None = None,
              full_res_postprocess: bool = False) -> list[dict]:
     """Predict each image and write overlays + JSON; returns one summary dict per image (``error`` on failure)."""
-    from mmengine.dataset import pseudo_collate
 
-    from ovseg.visualization import default_palette, draw_panoptic, draw_semantic
     os.makedirs(out_dir, exist_ok=True)
     names = [c[0] for c in classes]
     palette = palette if palette and len(palette) >= len(names) else default_palette(len(names))
@@ -270,9 +269,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
     if cfg.get('custom_imports'):
-        from mmengine.utils import import_modules_from_strings
         import_modules_from_strings(**cfg.custom_imports)
-    from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope', 'ovseg'))
     for key, val in (('geometric_ensemble_alpha', args.alpha), ('geometric_ensemble_beta', args.beta)):
         if val is not None:

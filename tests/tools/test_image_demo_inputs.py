@@ -1,4 +1,4 @@
-"""tools/demo.py refuses what it cannot do right and scales to large photos (issue 9, item 10)."""
+"""tools/image_demo.py refuses what it cannot do right and scales to large photos (issue 9, item 10)."""
 from __future__ import annotations
 
 import json
@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.tools.test_demo import CONFIG, tiny_checkpoint  # noqa: F401  (module-scoped fixture)
+from tests.tools.test_image_demo import CONFIG, tiny_checkpoint  # noqa: F401  (module-scoped fixture)
 
 
 def _demo(repo_root, monkeypatch, argv):
     monkeypatch.chdir(repo_root)
     sys.path.insert(0, str(repo_root / 'tools'))
-    import demo
+    import image_demo as demo
     return demo.main([str(a) for a in argv] + ['--device', 'cpu'])
 
 
