@@ -12,9 +12,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 import zipfile
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,6 +21,8 @@ from mmengine.dist import get_dist_info
 from mmengine.fileio import get_file_backend
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.hub import download_url_to_file, get_dir
+
+from .atomic_io import atomic_write
 
 __all__ = ['CheckpointFormatError', 'UnsafeCheckpointError', 'load_checkpoint_file', 'sniff_checkpoint',
            'atomic_torch_save', 'atomic_write_text', 'install_weights_only_loaders']
@@ -99,44 +99,13 @@ def load_checkpoint_file(path: str | os.PathLike, map_location: Any = 'cpu') -> 
         raise CheckpointFormatError(f'{path} is a truncated or corrupt checkpoint ({first})') from exc
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str, write: Callable[[Any], None]) -> None:
-    """Write through ``write(fileobj)`` into a hidden temporary file in the same folder, fsync, then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.partial', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` that leaves either the complete new file or the previous one, never a partial file."""
-    _atomic_write(os.fspath(path), lambda f: torch.save(obj, f))
+    atomic_write(path, lambda f: torch.save(obj, f), temp_suffix='.partial')
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    _atomic_write(os.fspath(path), lambda f: f.write(text.encode('utf-8')))
+    atomic_write(path, lambda f: f.write(text.encode('utf-8')), temp_suffix='.partial')
 
 
 # ------------------------------------------------------------------------ mmengine CheckpointLoader schemes

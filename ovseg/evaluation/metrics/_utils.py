@@ -51,3 +51,18 @@ def sample_name(ds: Mapping[str, Any], image_id: Any) -> str:
     if path:
         return osp.splitext(osp.basename(str(path)))[0]
     return str(image_id)
+
+
+def read_pred_instances(ds: Mapping[str, Any], image_id: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pred_instances`` as numpy (bool masks K×H×W, int64 labels K, float64 scores K), shapes checked."""
+    if 'pred_instances' not in ds:
+        raise KeyError(f'image {image_id!r}: data sample has no "pred_instances" (model test_cfg '
+                       'instance_on=False?)')
+    inst = ds['pred_instances']
+    masks = to_numpy(inst['masks']).astype(bool, copy=False)
+    labels = to_numpy(inst['labels']).astype(np.int64).reshape(-1)
+    scores = to_numpy(inst['scores']).astype(np.float64).reshape(-1)
+    if masks.ndim != 3 or not (len(masks) == len(labels) == len(scores)):
+        raise ValueError(f'image {image_id!r}: pred_instances need masks K×H×W, labels K, scores K; got '
+                         f'{masks.shape}, {labels.shape}, {scores.shape}')
+    return masks, labels, scores

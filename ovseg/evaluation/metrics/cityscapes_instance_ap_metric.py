@@ -28,7 +28,7 @@ from pycocotools import mask as mask_util
 
 from ovseg.registry import METRICS
 
-from ._utils import meta_classes, to_numpy
+from ._utils import meta_classes, read_pred_instances
 from .instance_ap_metric import encode_mask
 
 GT_SUFFIX = '_gtFine_instanceIds.png'
@@ -153,16 +153,7 @@ class CityscapesInstanceAPMetric(BaseMetric):
             gt_file = osp.join(self.gt_dir, stem.split('_')[0], stem + GT_SUFFIX)
             if not osp.isfile(gt_file):
                 raise FileNotFoundError(f"image '{img_path}': Cityscapes instance GT not found: {gt_file}")
-            if 'pred_instances' not in ds:
-                raise KeyError(f'image {stem!r}: data sample has no "pred_instances" (model test_cfg '
-                               'instance_on=False?)')
-            inst = ds['pred_instances']
-            masks = to_numpy(inst['masks']).astype(bool, copy=False)
-            labels = to_numpy(inst['labels']).astype(np.int64).reshape(-1)
-            scores = to_numpy(inst['scores']).astype(np.float64).reshape(-1)
-            if masks.ndim != 3 or not (len(masks) == len(labels) == len(scores)):
-                raise ValueError(f'image {stem!r}: pred_instances need masks K×H×W, labels K, scores K; got '
-                                 f'{masks.shape}, {labels.shape}, {scores.shape}')
+            masks, labels, scores = read_pred_instances(ds, stem)
             dets = [(int(cat_ids[c]), float(s), encode_mask(m))
                     for m, c, s in zip(masks, labels, scores) if 0 <= c < len(is_thing) and is_thing[c]]
             self.results.append({'stem': stem, 'gt_file': osp.abspath(gt_file), 'dets': dets})

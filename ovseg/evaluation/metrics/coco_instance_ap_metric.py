@@ -15,7 +15,6 @@ import os.path as osp
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from pycocotools.coco import COCO
@@ -23,8 +22,8 @@ from pycocotools.cocoeval import COCOeval
 
 from ovseg.registry import METRICS
 
-from ._utils import meta_classes, to_numpy
-from .instance_ap_metric import AP_NAMES, encode_mask
+from ._utils import meta_classes, read_pred_instances
+from .instance_ap_metric import AP_NAMES, classwise_ap, encode_mask
 
 
 def coco_segm_eval(coco_gt: COCO, results: list[dict[str, Any]], img_ids: Sequence[Any],
@@ -48,13 +47,7 @@ def coco_segm_eval(coco_gt: COCO, results: list[dict[str, Any]], img_ids: Sequen
         ev.summarize()
     metrics = {name: float(v * 100) if v >= 0 else float('nan') for name, v in zip(AP_NAMES, ev.stats[:6])}
     if classwise_names is not None:
-        precision = ev.eval['precision']  # T×R×K×A×M, K in ev.params.catIds order
-        for k, cat_id in enumerate(ev.params.catIds):
-            if cat_id not in classwise_names:
-                continue
-            p = precision[:, :, k, 0, -1]
-            p = p[p > -1]
-            metrics[f'AP-{classwise_names[cat_id]}'] = float(np.mean(p) * 100) if p.size else float('nan')
+        metrics.update(classwise_ap(ev, classwise_names))
     return metrics, log.getvalue()
 
 
@@ -100,16 +93,7 @@ class CocoInstanceAPMetric(BaseMetric):
             image_id = ds.get('img_id')
             if image_id is None:
                 raise KeyError(f'sample {len(self.results) + i}: no "img_id" to look up in {self.ann_file}')
-            if 'pred_instances' not in ds:
-                raise KeyError(f'image {image_id!r}: data sample has no "pred_instances" (model test_cfg '
-                               'instance_on=False?)')
-            inst = ds['pred_instances']
-            masks = to_numpy(inst['masks']).astype(bool, copy=False)
-            labels = to_numpy(inst['labels']).astype(np.int64).reshape(-1)
-            scores = to_numpy(inst['scores']).astype(np.float64).reshape(-1)
-            if masks.ndim != 3 or not (len(masks) == len(labels) == len(scores)):
-                raise ValueError(f'image {image_id!r}: pred_instances need masks K×H×W, labels K, scores K; got '
-                                 f'{masks.shape}, {labels.shape}, {scores.shape}')
+            masks, labels, scores = read_pred_instances(ds, image_id)
             dets = [{
                 'image_id': image_id,
                 'category_id': int(cat_ids[c]),

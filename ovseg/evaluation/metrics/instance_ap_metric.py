@@ -98,12 +98,21 @@ def coco_mask_ap(gts: Sequence[Sequence[Mapping[str, Any]]],
         ev.summarize()
     metrics = {name: float(v * 100) if v >= 0 else float('nan') for name, v in zip(AP_NAMES, ev.stats[:6])}
     if classwise_names is not None:
-        precision = ev.eval['precision']  # T×R×K×A×M
-        for k, c in enumerate(categories):
-            p = precision[:, :, k, 0, -1]
-            p = p[p > -1]
-            metrics[f'AP-{classwise_names[c]}'] = float(np.mean(p) * 100) if p.size else float('nan')
+        metrics.update(classwise_ap(ev, {c + 1: classwise_names[c] for c in categories}))
     return metrics, log.getvalue()
+
+
+def classwise_ap(ev: COCOeval, names: Mapping[int, str]) -> dict[str, float]:
+    """``AP-<name>`` (×100, area 'all', 100 detections) for each evaluated category id listed in ``names``."""
+    precision = ev.eval['precision']  # T×R×K×A×M, K in ev.params.catIds order
+    out = {}
+    for k, cat_id in enumerate(ev.params.catIds):
+        if cat_id not in names:
+            continue
+        p = precision[:, :, k, 0, -1]
+        p = p[p > -1]
+        out[f'AP-{names[cat_id]}'] = float(np.mean(p) * 100) if p.size else float('nan')
+    return out
 
 
 @METRICS.register_module()

@@ -10,12 +10,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from ovseg.utils.atomic_io import atomic_write_bytes as _atomic_write_bytes
 
 from .redact import redact, redact_obj
 
@@ -23,20 +24,8 @@ TMP_MARK = '.tmp-'
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}{TMP_MARK}', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    # One file among thousands: the folder is not fsynced per file (a lost rename only means a redo).
+    return _atomic_write_bytes(path, data, temp_prefix=f'.{Path(path).name}{TMP_MARK}', sync_dir=False)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
