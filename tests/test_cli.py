@@ -90,6 +90,10 @@ TOOLS = [
     ['tools/analysis/eval_semseg.py', '--gt-dir', 'missing', '--pred-dir', 'missing', '--num-classes', '3'],
     ['tools/analysis/compare_per_class.py', 'missing_a.json', 'missing_b.json', '--out', 'o.md'],
     ['tools/dataset_converters/prepare_cityscapes.py', '--root', 'missing'],
+    ['tools/dataset_converters/cityscapes_inout.py', '--panoptic-json', 'missing.json', '--out-dir', 'o'],
+    ['tools/inout_vocab/ftzs_pseudo_labels.py', 'missing.py', 'missing.pth', '--panoptic-json', 'missing.json',
+     '--out', 'o.json'],
+    ['tools/analysis/inout_table.py', 'missing_run'],
     ['-m', 'ovseg.datasets.toy_scenes', 'out', '--num-train', '-1'],
 ]
 

@@ -17,7 +17,9 @@ from ovseg.utils.launch import add_repo_root_to_path, build_runner, finish_launc
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help="checkpoint file; omit it only for models that load their members' checkpoints "
+                             'themselves (e.g. the in-/out-of-vocabulary naive merge)')
     parser.add_argument('--work-dir', help='directory for the evaluation metrics')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument('--show-dir', help='write prediction overlays into this directory (under work_dir)')
@@ -29,7 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    cfg.load_from = args.checkpoint
+    if args.checkpoint is not None:
+        cfg.load_from = args.checkpoint
+    elif not cfg.get('load_from'):
+        print('tools/test.py: no checkpoint given and the config sets no load_from: the model is evaluated with the '
+              'weights its constructor loads (member checkpoints) or with random weights', file=sys.stderr)
     if args.show_dir:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
             dict(type='SegVisualizationHook', draw=True, out_dir=args.show_dir)]

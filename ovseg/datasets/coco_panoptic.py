@@ -42,8 +42,21 @@ class CocoPanopticDataset(SeededSampleMixin, BaseDataset):
         check_files: stat every image and PNG up front (slow on big datasets; the loaders check anyway).
         filter_cfg: ``dict(filter_empty_gt=True)`` drops training images without non-crowd segments.
         metainfo: extra keys or overrides of ``palette``/``ignore_index``/``label_divisor``.
+        unlisted_segments: what a PNG segment id absent from the image's ``segments_info`` means, stored in
+            every data_info (``unlisted_segments``) for :class:`LoadPanopticAnnotations` (``unknown_ids=None``):
+            ``'error'`` (default: such an id usually means the PNG and the JSON do not belong together) or
+            ``'no_target'`` (the segment was deleted from the JSON on purpose, e.g. the in/out-vocabulary label
+            configurations of ``tools/dataset_converters/cityscapes_inout.py``: its pixels become VOID and give
+            no training target, as FC-CLIP's mapper, which builds instances from ``segments_info`` only).
+            PQ gotcha: panopticapi does NOT treat a GT PNG id absent from the GT JSON as VOID (only id 0 is
+            VOID; such a segment is skipped in matching and a prediction covering it is not excused, so it
+            counts as a false positive), and ovseg's loader raises on it by default. A deleted-class JSON
+            therefore scores correct predictions of the deleted classes as errors: never evaluate on one,
+            evaluate on the full val JSON (all 19 classes).
         Other args as in :class:`mmengine.dataset.BaseDataset`.
     """
+
+    UNLISTED_SEGMENTS = ('error', 'no_target')
 
     METAINFO: dict = dict()
 
@@ -56,9 +69,14 @@ class CocoPanopticDataset(SeededSampleMixin, BaseDataset):
                  check_files: bool = False,
                  metainfo: Mapping | None = None,
                  lazy_init: bool = False,
+                 unlisted_segments: str = 'error',
                  **kwargs: Any) -> None:
         if not ann_file:
             raise ValueError(f'{type(self).__name__}: `ann_file` (the panoptic JSON) is required')
+        if unlisted_segments not in self.UNLISTED_SEGMENTS:
+            raise ValueError(f'{type(self).__name__}({ann_file!r}): unlisted_segments must be one of '
+                             f'{self.UNLISTED_SEGMENTS}, got {unlisted_segments!r}')
+        self.unlisted_segments = unlisted_segments
         self.vocabulary = vocabulary
         self.img_subdir_sep = img_subdir_sep
         self.check_files = check_files
@@ -69,6 +87,10 @@ class CocoPanopticDataset(SeededSampleMixin, BaseDataset):
         kwargs['pipeline'] = build_pipeline(kwargs.get('pipeline'))
         super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
                          metainfo=None, lazy_init=True, **kwargs)
+        if self.test_mode and unlisted_segments == 'no_target':
+            print_log(f"{self.ann_file}: unlisted_segments='no_target' on an evaluation dataset: PNG segments "
+                      'missing from the JSON become VOID, so their classes are not scored; evaluate on the full '
+                      'JSON (see the CocoPanopticDataset docstring)', logger='current', level=30)
         raw = self._read_json()
         self._categories = self._parse_categories(raw)
         self._metainfo = self._build_metainfo(metainfo)
@@ -179,6 +201,7 @@ class CocoPanopticDataset(SeededSampleMixin, BaseDataset):
                 width=int(img.get('width', 0)),
                 segments_info=segments,
                 ignore_index=self._metainfo['ignore_index'],
+                unlisted_segments=self.unlisted_segments,
             )
             if self.data_prefix.get('sem_seg'):
                 info['sem_seg_map_path'] = osp.join(self.data_prefix['sem_seg'], ann['file_name'])

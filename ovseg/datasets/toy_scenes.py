@@ -370,12 +370,15 @@ class ToyScenesDataset(CocoPanopticDataset):
         split: ``'train'`` or ``'val'``.
         generate: ``True``/``dict(...)`` of generator parameters (see ``DEFAULTS``) to create the data when
             absent; ``False`` to require existing data.
+        ann_file: another panoptic JSON over the split's images (e.g. a label configuration with deleted
+            classes), relative to ``data_root``; default ``panoptic_<split>.json``.
         Remaining args go to :class:`CocoPanopticDataset`. ``metainfo`` gains ``novel_classes`` and
         ``base_classes`` (names) so open-vocabulary metrics can report seen/unseen splits.
     """
 
     def __init__(self, data_root: str = 'data/toy_scenes', split: str = 'train',
-                 generate: bool | dict = True, metainfo: dict | None = None, **kwargs: Any) -> None:
+                 generate: bool | dict = True, metainfo: dict | None = None, ann_file: str | None = None,
+                 **kwargs: Any) -> None:
         if split not in SPLIT_CODES:
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         if generate is not False:
@@ -391,7 +394,8 @@ class ToyScenesDataset(CocoPanopticDataset):
         self.split = split
         kwargs.setdefault('vocabulary', osp.join(data_root, f'toy_scenes_{split}.txt'))
         kwargs.setdefault('data_prefix', dict(img=f'images/{split}', seg=f'panoptic_{split}'))
-        super().__init__(ann_file=f'panoptic_{split}.json', data_root=data_root, metainfo=extra, **kwargs)
+        super().__init__(ann_file=ann_file or f'panoptic_{split}.json', data_root=data_root, metainfo=extra,
+                         **kwargs)
 
 
 # --------------------------------------------------------------------------------------------- CLI

@@ -12,18 +12,19 @@ TOY = re.compile(rf'^{TOKEN}_{TOKEN}-?tiny_toy-{TOKEN}\.py$|^{TOKEN}_{TOKEN}_toy
 
 
 def _configs(repo_root):
-    return sorted(p for d in ('fcclip', 'dreammask') for p in (repo_root / 'configs' / d).glob('*.py'))
+    return sorted(p for d in ('fcclip', 'dreammask', 'inout_vocab') for p in (repo_root / 'configs' / d).glob('*.py'))
 
 
 def test_names_follow_the_convention(repo_root):
     bad = [p.name for p in _configs(repo_root)
            if not (TRAIN.match(p.name) or EVAL.match(p.name) or TOY.match(p.name))]
     assert bad == []
-    assert len(_configs(repo_root)) >= 40
+    assert len(_configs(repo_root)) >= 70
 
 
-@pytest.mark.parametrize('group', ['fcclip', 'dreammask'])
+@pytest.mark.parametrize('group', ['fcclip', 'dreammask', 'inout_vocab'])
 def test_every_config_composes(repo_root, group):
     for path in sorted((repo_root / 'configs' / group).glob('*.py')):
         cfg = Config.fromfile(str(path))
-        assert cfg.model.type in ('FCCLIP', 'DreamMaskFCCLIP'), path.name
+        assert cfg.model.type in ('FCCLIP', 'DreamMaskFCCLIP', 'DistillFCCLIP', 'TwoModelFusionSegmentor',
+                                  'NaiveMergeSegmentor'), path.name

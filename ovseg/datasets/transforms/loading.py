@@ -115,14 +115,21 @@ class LoadPanopticAnnotations(BaseTransform):
 
     Args:
         with_seg_map: also derive ``gt_seg_map`` (contiguous class per pixel, 255 for VOID).
-        unknown_ids: what to do with PNG ids absent from ``segments_info``: ``'raise'`` (default; catches
-            mismatched PNG/JSON pairs) or ``'void'`` (treat as VOID; for JSONs from which segments were
-            deliberately removed, e.g. class-withheld training splits).
+        unknown_ids: what to do with PNG ids absent from ``segments_info``: ``None`` (default) follows the
+            sample's ``unlisted_segments`` set by :class:`CocoPanopticDataset` (``'no_target'`` → VOID,
+            ``'error'`` or absent → raise), so the dataset that deleted segments on purpose says so once;
+            ``'raise'`` (catches mismatched PNG/JSON pairs) or ``'void'`` (treat as VOID: no training target,
+            as FC-CLIP's mapper, which builds instances from ``segments_info`` only) override the sample.
+            Never evaluate with VOID-ed ids: panopticapi does not treat a GT id absent from the JSON as VOID,
+            so evaluate on the full JSON (see :class:`CocoPanopticDataset`, ``unlisted_segments``).
     """
 
-    def __init__(self, with_seg_map: bool = True, unknown_ids: str = 'raise') -> None:
-        if unknown_ids not in ('raise', 'void'):
-            raise ValueError(f"unknown_ids must be 'raise' or 'void', got {unknown_ids!r}")
+    # the dataset's ``unlisted_segments`` → this transform's ``unknown_ids``
+    _POLICY = {'error': 'raise', 'no_target': 'void'}
+
+    def __init__(self, with_seg_map: bool = True, unknown_ids: str | None = None) -> None:
+        if unknown_ids not in (None, 'raise', 'void'):
+            raise ValueError(f"unknown_ids must be None, 'raise' or 'void', got {unknown_ids!r}")
         self.with_seg_map = with_seg_map
         self.unknown_ids = unknown_ids
 
@@ -143,9 +150,11 @@ class LoadPanopticAnnotations(BaseTransform):
         inverse = inverse.reshape(pan.shape)
         unknown = [int(i) for i in ids if i != 0 and int(i) not in seg_cat]
         if unknown:
-            if self.unknown_ids == 'raise':
+            if self._policy(results) == 'raise':
                 raise ValueError(f"LoadPanopticAnnotations: '{path}' contains segment id(s) {unknown[:10]} "
-                                 f"absent from segments_info of image {results.get('img_id')!r}")
+                                 f"absent from segments_info of image {results.get('img_id')!r} (set "
+                                 "unlisted_segments='no_target' on the dataset if segments were deleted on "
+                                 'purpose)')
             ids = np.where(np.isin(ids, unknown), 0, ids)
         present = set(ids.tolist())
         absent = [sid for sid in seg_cat if sid not in present]
@@ -157,6 +166,16 @@ class LoadPanopticAnnotations(BaseTransform):
             lut = np.array([seg_cat.get(int(i), ignore) for i in ids], dtype=np.int64)
             results['gt_seg_map'] = lut[inverse]
         return results
+
+    def _policy(self, results: dict) -> str:
+        """``'raise'`` or ``'void'``: this transform's ``unknown_ids``, else the sample's ``unlisted_segments``."""
+        if self.unknown_ids is not None:
+            return self.unknown_ids
+        unlisted = results.get('unlisted_segments', 'error')
+        if unlisted not in self._POLICY:
+            raise ValueError(f"LoadPanopticAnnotations: sample {results.get('img_id')!r} has unlisted_segments="
+                             f"{unlisted!r}; expected one of {tuple(self._POLICY)}")
+        return self._POLICY[unlisted]
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(with_seg_map={self.with_seg_map}, unknown_ids={self.unknown_ids!r})'

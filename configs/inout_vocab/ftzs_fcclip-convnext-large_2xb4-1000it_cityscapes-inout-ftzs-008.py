@@ -1,0 +1,5 @@
+# FTZS: fine-tune on configuration 008 whose deleted thing segments were relabelled by the zero-shot model
+# (tools/inout_vocab/ftzs_pseudo_labels.py; IoU > 0.5 with its panoptic prediction, else dropped).
+# Published (ConvNeXt-L): not reported in the study.
+_base_ = ['./_base_/inout_fcclip_convnext-large.py']
+train_dataloader = dict(dataset=dict(ann_file='gtFine/inout/cityscapes_panoptic_train_ftzs_008.json'))
