@@ -10,7 +10,7 @@ model = dict(
     type='TwoModelFusionSegmentor',
     data_preprocessor={{_base_.model.data_preprocessor}},
     member={{_base_.model}},  # the architecture of both
-    model_one=dict(checkpoint='{{_base_.zero_shot_checkpoint}}'),
+    model_one=dict(checkpoint={{_base_.zero_shot_checkpoint}}),
     model_two=dict(checkpoint='work_dirs/lower-bound_fcclip-convnext-large_2xb4-1000it_cityscapes-inout-008/iter_1000.pth'),
     fusion=dict(type='entropy', normalize_entropy=True),
     predict_with='fused')

@@ -3,5 +3,5 @@
 # Published (ConvNeXt-L): not reported in the study.
 _base_ = ['./_base_/inout_fcclip_convnext-large.py']
 train_dataloader = dict(dataset=dict(ann_file='gtFine/inout/cityscapes_panoptic_train_008.json'))
-model = dict(type='DistillFCCLIP', teacher_checkpoint='{{_base_.zero_shot_checkpoint}}',
+model = dict(type='DistillFCCLIP', teacher_checkpoint={{_base_.zero_shot_checkpoint}},
              distill=dict(kind='kl', loss_weight=1.0, temperature=1.0, queries='all'))

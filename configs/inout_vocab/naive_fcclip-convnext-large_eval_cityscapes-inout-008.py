@@ -9,7 +9,7 @@ model = dict(
     data_preprocessor={{_base_.model.data_preprocessor}},
     member={{_base_.model}},  # the architecture of both
     finetuned=dict(checkpoint='work_dirs/lower-bound_fcclip-convnext-large_2xb4-1000it_cityscapes-inout-008/iter_1000.pth'),
-    zero_shot=dict(checkpoint='{{_base_.zero_shot_checkpoint}}'),
+    zero_shot=dict(checkpoint={{_base_.zero_shot_checkpoint}}),
     zero_shot_train_vocabulary='coco_panoptic',  # what the released model was trained on
     out_vocab_classes=['person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle'])  # deleted by 008
 load_from = None

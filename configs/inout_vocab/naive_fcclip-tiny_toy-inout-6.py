@@ -7,6 +7,6 @@ model = dict(
     data_preprocessor={{_base_.model.data_preprocessor}},
     member={{_base_.model}},
     finetuned=dict(checkpoint='work_dirs/inout_vocab_toy/lower-bound/iter_200.pth'),
-    zero_shot=dict(checkpoint='{{_base_.zero_shot_checkpoint}}'),
+    zero_shot=dict(checkpoint={{_base_.zero_shot_checkpoint}}),
     out_vocab_classes=['ball', 'box', 'sign', 'ring', 'star', 'cross'])  # deleted by configuration 6
 load_from = None

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         _run([py, 'tools/train.py', osp.join(CFG, 'pretrain_fcclip-tiny_toy-scenes-full.py'), '--work-dir', pre],
              osp.join(root, 'logs', 'pretrain.log'))
         shutil.copyfile(osp.join(pre, 'iter_800.pth'), zero_shot)
-    ftzs_json = osp.join(root, 'ftzs', 'panoptic_train_ftzs_006.json')
+    ftzs_json = osp.join('data/toy_scenes_inout', 'inout', 'panoptic_train_ftzs_006.json')  # the configs' ann_file
     wanted = set(args.only or [r[0] for r in RUNS])
     for name, config, kind in RUNS:
         if name not in wanted:

@@ -55,8 +55,25 @@ MASK_FORMER_TEST_CFG: dict[str, Any] = dict(
 )
 
 
+class ModeDispatchMixin:
+    """mmengine's ``forward(inputs, data_samples, mode)`` entry point, shared by every segmentor and by wrappers
+    that hold segmentors (the in-/out-of-vocabulary fusion and merge models): a list of images is stacked, then
+    ``mode`` selects ``loss`` / ``predict`` / ``_forward``."""
+
+    def forward(self, inputs: Tensor, data_samples: Sequence[Any] | None = None, mode: str = 'tensor') -> Any:
+        if isinstance(inputs, (list, tuple)):
+            inputs = torch.stack(list(inputs))
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
+
+
 @MODELS.register_module()
-class MaskFormer(BaseModel):
+class MaskFormer(ModeDispatchMixin, BaseModel):
     """Mask-classification segmentor.
 
     Args:
@@ -320,15 +337,3 @@ class MaskFormer(BaseModel):
             split = 'test' if split == 'train' else 'train'
         self.require_vocabulary(split)
         return self.decode(self.extract_feat(inputs), split)
-
-    def forward(self, inputs: Tensor, data_samples: Sequence[Any] | None = None, mode: str = 'tensor') -> Any:
-        if isinstance(inputs, (list, tuple)):
-            inputs = torch.stack(list(inputs))
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self._forward(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
-

@@ -24,6 +24,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
+from ovseg.models.segmentors.mask_former import ModeDispatchMixin
 from ovseg.registry import MODELS
 from ovseg.vocabulary import normalize_vocabulary
 
@@ -69,7 +70,7 @@ def merge_instances(ft: InstanceData, zs: InstanceData, out_vocab: Tensor) -> In
 
 
 @MODELS.register_module()
-class NaiveMergeSegmentor(BaseModel):
+class NaiveMergeSegmentor(ModeDispatchMixin, BaseModel):
     """Inference-only pair: a fine-tuned model for in-vocabulary classes, a zero-shot one for the others.
 
     Args:
@@ -155,11 +156,5 @@ class NaiveMergeSegmentor(BaseModel):
                                                    out_vocab.to(a.pred_instances.labels.device))
         return ft
 
-    def forward(self, inputs: Tensor, data_samples: Sequence[Any] | None = None, mode: str = 'tensor') -> Any:
-        if isinstance(inputs, (list, tuple)):
-            inputs = torch.stack(list(inputs))
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        raise RuntimeError(f'NaiveMergeSegmentor supports predict mode only, got {mode!r}')
+    def _forward(self, inputs: Tensor, data_samples: Sequence[Any] | None = None) -> Any:
+        raise RuntimeError('NaiveMergeSegmentor has no tensor mode: its output is the merged prediction (predict)')

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
 
+from ovseg.models.segmentors.mask_former import ModeDispatchMixin
 from ovseg.registry import MODELS
 
 from .fusions import build_fusion, fuse_decoder_outputs
@@ -45,7 +45,7 @@ def build_member(cfg: dict, role: str, shared: dict | None = None) -> Any:
 
 
 @MODELS.register_module()
-class TwoModelFusionSegmentor(BaseModel):
+class TwoModelFusionSegmentor(ModeDispatchMixin, BaseModel):
     """Two segmentors, each with its own loss, plus a loss on their fused predictions.
 
     Args:
@@ -123,15 +123,8 @@ class TwoModelFusionSegmentor(BaseModel):
         mask_pred = F.interpolate((masks1 + masks2) / 2, size=batch_hw, mode='bilinear', align_corners=False)
         return self.model_one.postprocess(mask_cls, mask_pred, batch_hw, data_samples)
 
-    def forward(self, inputs: Tensor, data_samples: Sequence[Any] | None = None, mode: str = 'tensor') -> Any:
-        if isinstance(inputs, (list, tuple)):
-            inputs = torch.stack(list(inputs))
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            split = 'train' if self.training else 'test'
-            outs = [m.decode(m.extract_feat(inputs), split) for m in (self.model_one, self.model_two)]
-            return fuse_decoder_outputs(outs[0], outs[1], self.fuse)
-        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
+    def _forward(self, inputs: Tensor, data_samples: Sequence[Any] | None = None) -> dict[str, Any]:
+        """Tensor mode: the fused prediction set on the train (training) or test vocabulary."""
+        split = 'train' if self.training else 'test'
+        outs = [m.decode(m.extract_feat(inputs), split) for m in (self.model_one, self.model_two)]
+        return fuse_decoder_outputs(outs[0], outs[1], self.fuse)
