@@ -17,6 +17,10 @@ $(STAMP): setup.py
 	# torch/torchvision are served from this machine's local wheel store.
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -q -e '.[dev]'
+	# Meta's sam2 (Sa2VA's grounding encoder) is an sdist whose isolated build would download another torch and
+	# CUDA wheels: build it against this torch, no CUDA extension, no deps (hydra-core/iopath come with .[dev]).
+	$(VPY) -c "import importlib.metadata as m; assert m.version('sam2') == '1.1.0'" 2>/dev/null || \
+		SAM2_BUILD_CUDA=0 $(PIP) install -q --no-build-isolation --no-deps sam2==1.1.0
 	# panopticapi-lite pins numpy<2 in its metadata but its code runs on numpy 2.
 	$(PIP) install -q --no-deps panopticapi-lite
 	touch $(STAMP)

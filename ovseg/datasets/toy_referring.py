@@ -420,6 +420,15 @@ class ToyReferringDataset(RefCocoDataset):
                          refs_file=REFS_FILE, **kwargs)
 
 
+def toy_referring_words() -> list[str]:
+    """Every word a ToyScenes referring expression can contain (a word-level tokenizer for CPU toys needs no
+    other vocabulary for the expressions)."""
+    from .toy_scenes import CLASS_NAMES
+    phrases = ['the', 'object', 'small', 'large', *CLASS_NAMES, *COLOUR_WORDS.values(), *_HPOS_PHRASE.values(),
+               *_VPOS_PHRASE.values()]
+    return sorted({w for p in phrases for w in p.split()})
+
+
 # ---------------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     """Generate ToyScenes + referring expressions and print the counts and the trivial baselines."""

@@ -12,7 +12,8 @@ TOY = re.compile(rf'^{TOKEN}_{TOKEN}-?tiny_toy-{TOKEN}\.py$|^{TOKEN}_{TOKEN}_toy
 
 
 def _configs(repo_root):
-    return sorted(p for d in ('fcclip', 'dreammask', 'inout_vocab') for p in (repo_root / 'configs' / d).glob('*.py'))
+    groups = ('fcclip', 'dreammask', 'inout_vocab', 'sa2va_sft')
+    return sorted(p for d in groups for p in (repo_root / 'configs' / d).glob('*.py'))
 
 
 def test_names_follow_the_convention(repo_root):
@@ -22,9 +23,9 @@ def test_names_follow_the_convention(repo_root):
     assert len(_configs(repo_root)) >= 70
 
 
-@pytest.mark.parametrize('group', ['fcclip', 'dreammask', 'inout_vocab'])
+@pytest.mark.parametrize('group', ['fcclip', 'dreammask', 'inout_vocab', 'sa2va_sft'])
 def test_every_config_composes(repo_root, group):
     for path in sorted((repo_root / 'configs' / group).glob('*.py')):
         cfg = Config.fromfile(str(path))
         assert cfg.model.type in ('FCCLIP', 'DreamMaskFCCLIP', 'DistillFCCLIP', 'TwoModelFusionSegmentor',
-                                  'NaiveMergeSegmentor'), path.name
+                                  'NaiveMergeSegmentor', 'Sa2VA'), path.name
