@@ -22,14 +22,18 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
+from PIL import Image
 from torch import Tensor, nn
 
 from ovseg.registry import MODELS
 
+from .grounding_encoder import SA2VA_PROMPT_FRAMES as VIDEO_PROMPT_FRAMES
 from .grounding_encoder import SA2VA_SAM2_CONFIG, SAM2GroundingEncoder
+from .image_tiling import normalize_tiles, preprocess_image
 from .intern_vit import InternVisionConfig, InternVisionModel
 from .language import (
     IGNORE_INDEX,
@@ -296,6 +300,60 @@ class Sa2VA(BaseModel):
             ds.pred_masks = torch.stack(masks) if masks else torch.zeros(0, h, w, dtype=torch.bool)
             ds.set_metainfo(dict(pred_texts=texts))
         return list(data_samples)
+
+    @torch.no_grad()
+    def predict_forward(self, text: str, image: Image.Image | None = None,
+                        video: Sequence[Image.Image] | None = None, max_new_tokens: int | None = None,
+                        prompt_frames: int = VIDEO_PROMPT_FRAMES) -> dict[str, Any]:
+        """The release's chat API: ``text`` (with ``<image>`` to show the image / video) → ``{'prediction': str,
+        'prediction_masks': [bool array (frames, H, W) per generated [SEG]]}``.
+
+        Image: InternVL tiling as in training. Video (Sa2VA's ``predict_forward``): only the first
+        ``prompt_frames`` (5) frames go to the LLM, each as one resized tile (256 tokens, no tiling); every
+        ``[SEG]`` prompts SAM2 on those frames and SAM2's memory propagates it over all frames.
+        """
+        if (image is None) == (video is None) and '<image>' in text:
+            raise ValueError('predict_forward: give exactly one of image / video for a text with <image>')
+        self.eval()
+        device = self.mlp1[0].weight.device
+        frames = [image] if image is not None else list(video or [])
+        tiles, per_frame, num_frames = None, 0, 0
+        if image is not None:
+            tiles, _ = preprocess_image(image.convert('RGB'), self.min_dynamic_patch, self.max_dynamic_patch,
+                                        self.image_size, True)
+            per_frame, num_frames = tiles.shape[0] * self.tokens_per_tile, 1
+        elif frames:
+            keyframes = frames[:prompt_frames]
+            tiles = normalize_tiles([f.convert('RGB') for f in keyframes], self.image_size)
+            per_frame, num_frames = self.tokens_per_tile, len(keyframes)
+        visual: list[Tensor] = []
+        if tiles is not None and '<image>' in text:
+            visual = self.visual_tokens([tiles.to(device)])
+            question = expand_image_tokens(text, per_frame, num_frames).strip()
+        else:
+            question = text.replace('<image>', '')
+        prompt = self.template['INSTRUCTION'].format(input=question, round=1)
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        ids = torch.tensor([bos + self.tokenizer.encode(prompt, add_special_tokens=False)], device=device)
+        embeds = self.embed_with_images(ids, visual) if visual else self.language_model.get_input_embeddings()(ids)
+        gen = greedy_generate_with_seg(self.language_model, embeds, None, self.token_ids['seg'],
+                                       stop_token_ids(self.tokenizer, self.template),
+                                       max_new_tokens=max_new_tokens or self.max_new_tokens)
+        prediction = self.tokenizer.decode(gen.sequences[0], skip_special_tokens=False)
+        states = gen.seg_hidden_states[0]
+        if states.shape[0] == 0 or not frames:
+            return dict(prediction=prediction, prediction_masks=[])
+        embeddings = self.text_hidden_fcs(states)
+        arrays = [np.asarray(f.convert('RGB')) for f in frames]
+        if image is not None:
+            pixels = self.grounding_encoder.preprocess(arrays)
+            low = self.grounding_encoder.decode(self.grounding_encoder.image_features(pixels), [embeddings])[0]
+            h, w = arrays[0].shape[:2]
+            masks = F.interpolate(low[:, None], size=(h, w), mode='bilinear', align_corners=False)[:, 0] > 0
+            masks = masks[:, None]  # (n, 1 frame, H, W)
+        else:
+            masks = self.grounding_encoder.propagate_video(arrays, embeddings, prompt_frames=prompt_frames)
+        return dict(prediction=prediction, prediction_masks=[m.cpu().numpy() for m in masks])
 
     def forward(self, inputs: Any, data_samples: Sequence[Any] | None = None, mode: str = 'tensor') -> Any:
         if mode == 'loss':

@@ -136,3 +136,30 @@ def test_export_release_round_trip(cfg, tmp_path):
     save_file(sd, str(tmp_path / 'release' / 'model.safetensors'))
     with pytest.raises(ValueError, match='text_hidden_fcs.0.weight'):
         sa2va_pkg.Sa2VA(release=str(tmp_path / 'release'))
+
+
+def test_predict_forward_image_and_video(cfg, monkeypatch):
+    """The release's chat API: an image gives one mask per [SEG]; a video's [SEG] prompts the first frames and SAM2
+    propagates it over every frame; text alone gives text."""
+    import numpy as np
+    from PIL import Image
+    model = _model(cfg).eval()
+    hidden = model.language_model.config.hidden_size
+    seen = {}
+
+    def generate(lm, embeds, mask, seg_id, stops, max_new_tokens=1):
+        seen['tokens'] = embeds.shape[1]
+        return sa2va_pkg.SegGeneration(torch.tensor([[seg_id]]), [torch.randn(2, hidden)])
+
+    monkeypatch.setattr('projects.sa2va_sft.sa2va_sft.sa2va.greedy_generate_with_seg', generate)
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)) for _ in range(3)]
+    out = model.predict_forward('<image>\nPlease segment the red ball.', image=frames[0])
+    assert len(out['prediction_masks']) == 2 and out['prediction_masks'][0].shape == (1, 40, 60)
+    out = model.predict_forward('<image>\nPlease segment the red ball.', video=frames, prompt_frames=2)
+    assert len(out['prediction_masks']) == 2 and out['prediction_masks'][0].shape == (3, 40, 60)
+    assert out['prediction_masks'][0].dtype == bool
+    # the LLM saw 2 key frames of one tile each (no tiling for video): 2 image blocks in the prompt
+    assert seen['tokens'] > 2 * model.tokens_per_tile
+    text_only = model.predict_forward('What is a ring?')
+    assert text_only['prediction_masks'] == []
