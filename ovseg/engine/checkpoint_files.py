@@ -124,15 +124,20 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -> Stat
 
 
 def check_fit(filename: str, model: nn.Module, state_dict: Mapping[str, Tensor], exact: bool,
-              warn: Callable[[str], None]) -> StateDictMatch:
+              warn: Callable[[str], None], frozen_omitted: bool = False) -> StateDictMatch:
     """Refuse a checkpoint that does not fit ``model`` before any weight is copied.
 
     ``exact`` (resuming): same parameters with the same shapes, or an error — the optimizer state would
     otherwise crash inside the optimizer or attach to the wrong tensors. Otherwise (``load_from``, test,
     demo): at least one tensor must match (else it is the wrong file), and a partial fit is ``warn``-ed
-    with the offending keys (fine-tuning from another head size is legitimate).
+    with the offending keys (fine-tuning from another head size is legitimate). ``frozen_omitted`` (a
+    ``TrainableCheckpointHook`` file): the model's frozen parameters may be absent — they come from the model's
+    construction — but every trainable one must be there.
     """
     fit = match_state_dict(model, state_dict)
+    if frozen_omitted:
+        frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+        fit.missing = [k for k in fit.missing if k not in frozen]
     if exact:
         params = {name for name, _ in model.named_parameters()}
         if fit.shape_mismatch or fit.unexpected or any(k in params for k in fit.missing):

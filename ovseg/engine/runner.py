@@ -244,7 +244,9 @@ class OVSegRunner(Runner):
         if _has_peft_layers(model):
             revised, filled = adapt_base_state_dict(revised, model)
             revised = OrderedDict(revised)
-        check_fit(filename, model, revised, exact=getattr(self, '_resuming', False), warn=self.logger.warning)
+        meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
+        check_fit(filename, model, revised, exact=getattr(self, '_resuming', False), warn=self.logger.warning,
+                  frozen_omitted=bool(meta.get('trainable_only')))
         revised._metadata = getattr(state_dict, '_metadata', OrderedDict())
         _load_checkpoint_to_model(model, dict(state_dict=revised), strict, revise_keys=[])
         self._has_loaded = True

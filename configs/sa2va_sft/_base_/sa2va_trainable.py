@@ -6,3 +6,6 @@ trainable_params = dict(train=[r'\.lora_[AB]\.', r'^mlp1\.', r'^grounding_encode
 # Under DDP: SAM2's IoU and object-score heads (they only choose among its 3 masks) and the hypernetworks of the two
 # masks not chosen get no gradient in Sa2VA's loss, so DDP must allow unused parameters.
 find_unused_parameters = True
+# Checkpoints hold the trainable tensors only (LoRA, mlp1, mask decoder, text_hidden_fcs, token rows) + buffers: the
+# frozen weights come back from the release folder (or the seeded init of the toy) when the model is built.
+custom_hooks = [dict(type='TrainableCheckpointHook')]

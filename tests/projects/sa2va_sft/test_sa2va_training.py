@@ -29,8 +29,12 @@ def test_toy_dist_train_resume_and_test(tmp_path, repo_root):
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     assert 'GPU number: 2' in log and 'llm_loss' in log and 'loss_dice' in log
-    first = torch.load(tmp_path / 'work' / 'iter_1.pth', map_location='cpu', weights_only=True)['state_dict']
+    ckpt = torch.load(tmp_path / 'work' / 'iter_1.pth', map_location='cpu', weights_only=True)
+    first = ckpt['state_dict']
     assert any('.lora_A.' in k for k in first)
+    # TrainableCheckpointHook: frozen weights (ViT, SAM2 image encoder, LLM base) are not stored
+    assert ckpt['meta']['trainable_only']['dropped'] > 0
+    assert not any(k.startswith(('vision_model.', 'grounding_encoder.sam2_model.image_encoder.')) for k in first)
     out = run_dist_train(repo_root, CFG, tmp_path / 'work', extra=['--resume', *_opts(root), 'train_cfg.max_iters=2'])
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
