@@ -49,6 +49,7 @@ from .language import (
 from .language_model import build_language_model, greedy_generate_with_seg
 from .losses import SA2VA_MASK_LOSS, sa2va_mask_losses
 from .projector import build_mlp1, extract_visual_tokens, num_image_tokens
+from .region_prompts import insert_region_text, masks_tensor, region_cells, region_text, region_tokens
 
 
 def build_tokenizer(cfg: Mapping[str, Any]) -> Any:
@@ -304,14 +305,18 @@ class Sa2VA(BaseModel):
     @torch.no_grad()
     def predict_forward(self, text: str, image: Image.Image | None = None,
                         video: Sequence[Image.Image] | None = None, max_new_tokens: int | None = None,
-                        prompt_frames: int = VIDEO_PROMPT_FRAMES) -> dict[str, Any]:
+                        prompt_frames: int = VIDEO_PROMPT_FRAMES, mask_prompts: Any = None) -> dict[str, Any]:
         """The release's chat API: ``text`` (with ``<image>`` to show the image / video) → ``{'prediction': str,
         'prediction_masks': [bool array (frames, H, W) per generated [SEG]]}``.
 
         Image: InternVL tiling as in training. Video (Sa2VA's ``predict_forward``): only the first
         ``prompt_frames`` (5) frames go to the LLM, each as one resized tile (256 tokens, no tiling); every
-        ``[SEG]`` prompts SAM2 on those frames and SAM2's memory propagates it over all frames.
+        ``[SEG]`` prompts SAM2 on those frames and SAM2's memory propagates it over all frames. ``mask_prompts``
+        (image only; (n, H, W) masks) adds Sa2VA's ``<vp>`` region prompts (:mod:`.region_prompts`), e.g. with
+        "<image>\nPlease give me a short description of the region in the picture marked by region1."
         """
+        if mask_prompts is not None and image is None:
+            raise ValueError('predict_forward: mask_prompts need an image (Sa2VA supports them for images only)')
         if (image is None) == (video is None) and '<image>' in text:
             raise ValueError('predict_forward: give exactly one of image / video for a text with <image>')
         self.eval()
@@ -330,6 +335,11 @@ class Sa2VA(BaseModel):
         if tiles is not None and '<image>' in text:
             visual = self.visual_tokens([tiles.to(device)])
             question = expand_image_tokens(text, per_frame, num_frames).strip()
+            if mask_prompts is not None:
+                cells = region_cells(masks_tensor(mask_prompts).to(device), int(round(self.tokens_per_tile ** 0.5)))
+                question = insert_region_text(question, region_text(cells))
+                last_tile = visual[0][-self.tokens_per_tile:]
+                visual = [torch.cat([visual[0], region_tokens(last_tile, cells)])]
         else:
             question = text.replace('<image>', '')
         prompt = self.template['INSTRUCTION'].format(input=question, round=1)
