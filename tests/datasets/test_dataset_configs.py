@@ -31,7 +31,8 @@ def test_config_types_are_registered(name):
 def test_expected_config_set():
     assert set(CONFIGS) == {'coco_panoptic.py', 'coco_panoptic_ade20k_val.py', 'ade20k_panoptic.py',
                             'ade20k_panoptic_val.py',
-                            'cityscapes_panoptic.py', 'mapillary_panoptic.py', 'ade20k_847.py', 'pascal_context_59.py',
+                            'cityscapes_panoptic.py', 'cityscapes_panoptic_inout.py', 'mapillary_panoptic.py',
+                            'ade20k_847.py', 'pascal_context_59.py',
                             'pascal_context_459.py', 'pascal_voc_20.py', 'pascal_voc_21.py', 'toy_scenes.py',
                             'panoptic_eval.py', 'sem_seg_eval.py'}  # the last two: shared eval bases
 

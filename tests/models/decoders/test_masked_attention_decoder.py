@@ -246,4 +246,5 @@ def test_class_head_scores_every_prediction_as_if_called_per_layer():
         out = dec(ms, mask_features, inputs)
         for pred in [out] + out['aux_outputs']:
             expected = head(pred['query_feats'], mask_pooling(mask_features, pred['pred_masks']), **inputs)
-            torch.testing.assert_close(pred['pred_logits'], expected, atol=1e-6, rtol=1e-6)
+            # batched vs per-prediction products sum in another order: float32 rounding (~1e-6) on some CPUs
+            torch.testing.assert_close(pred['pred_logits'], expected, atol=1e-5, rtol=1e-5)
