@@ -16,7 +16,6 @@ reason and logged once at construction (``dataset.skipped``).
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from ovseg.registry import DATASETS, TRANSFORMS
+from ovseg.utils.json_io import read_json
 
 from .builder import build_pipeline
 from .refer import REFER_DATASETS, load_refs, read_instances, select_refs
@@ -170,13 +170,7 @@ def load_refs_file(path: str | os.PathLike) -> list[dict]:
         raise FileNotFoundError(f'{path}: no such file (REFER refs)')
     if not path.endswith('.json'):
         return load_refs(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            refs = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ReferringRecordError(f'{path}: not valid JSON ({e})') from None
-    if not isinstance(refs, list):
-        raise ReferringRecordError(f'{path}: expected a list of refs, got {type(refs).__name__}')
+    refs = read_json(path, 'a list of REFER refs', expect=list, error=ReferringRecordError)
     for i, ref in enumerate(refs):
         missing = [k for k in ('ref_id', 'ann_id', 'image_id', 'split', 'sentences') if k not in ref] \
             if isinstance(ref, dict) else ['(not an object)']

@@ -26,7 +26,6 @@ logged at construction. Image sizes come from the image headers, read once at co
 """
 from __future__ import annotations
 
-import json
 import os.path as osp
 from typing import Any
 
@@ -44,6 +43,7 @@ from ovseg.datasets.referring import (
 )
 from ovseg.datasets.sample_seed import SeededSampleMixin
 from ovseg.registry import DATASETS
+from ovseg.utils.json_io import read_json
 
 __all__ = ['Sa2VAFinetuneDataset', 'normalize_finetune_text']
 
@@ -90,16 +90,8 @@ class Sa2VAFinetuneDataset(SeededSampleMixin, BaseDataset):
 
     def load_data_list(self) -> list[dict]:
         path = self.ann_file
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{type(self).__name__}: annotation file not found: {path}')
-        try:
-            with open(path, encoding='utf-8') as f:
-                items = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ReferringRecordError(f'{path}: not valid JSON ({e})') from None
-        if not isinstance(items, list):
-            raise ReferringRecordError(f'{path}: expected a list of {{"image", "mask", "text"}} records, got '
-                                       f'{type(items).__name__}')
+        items = read_json(path, f'{type(self).__name__}: a list of {{"image", "mask", "text"}} records',
+                          expect=list, error=ReferringRecordError)
         records: list[dict] = []
         sent_id = 0
         for i, item in enumerate(items):

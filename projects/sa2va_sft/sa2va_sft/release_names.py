@@ -31,7 +31,6 @@ shard but not in the index, a key in two shards → a clear error naming the fil
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -42,6 +41,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ovseg.utils.json_io import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -139,15 +140,9 @@ def ovseg_to_release_state_dict(state_dict: Mapping[str, Tensor]) -> tuple[dict[
 
 
 # ------------------------------------------------------------------------------------------ reading a folder
-def _read_json(path: str, what: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f'{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})') from None
-    if not isinstance(data, dict):
-        raise ValueError(f'{path}: expected a JSON object ({what}), got {type(data).__name__}')
-    return data
+def read_release_json(path: str, what: str) -> dict[str, Any]:
+    """A JSON object of a release folder (config, index), errors naming the file."""
+    return read_json(path, what, expect=dict)
 
 
 def _open_safetensors(path: str, prefixes: tuple[str, ...] | None) -> tuple[set[str], dict[str, Tensor]]:
@@ -179,7 +174,7 @@ def read_release_state_dict(folder: str | os.PathLike, prefixes: tuple[str, ...]
     config_path = os.path.join(folder, CONFIG_FILE)
     if not os.path.isfile(config_path):
         raise FileNotFoundError(f'{config_path} not found: a release folder holds config.json next to its weights')
-    config = _read_json(config_path, 'the model config')
+    config = read_release_json(config_path, 'the model config')
 
     index_path = os.path.join(folder, INDEX_FILE)
     single_path = os.path.join(folder, SINGLE_FILE)
@@ -209,7 +204,7 @@ def read_release_state_dict(folder: str | os.PathLike, prefixes: tuple[str, ...]
 
 def _read_sharded(folder: str, index_path: str, present: list[str], prefixes: tuple[str, ...] | None) \
         -> tuple[set[str], dict[str, Tensor]]:
-    index = _read_json(index_path, 'a safetensors index')
+    index = read_release_json(index_path, 'a safetensors index')
     weight_map = index.get('weight_map')
     if not isinstance(weight_map, dict) or not weight_map:
         raise ValueError(f'{index_path}: expected a non-empty "weight_map" object (tensor name → shard file)')

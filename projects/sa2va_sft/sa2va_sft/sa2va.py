@@ -114,8 +114,8 @@ class Sa2VA(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor or dict(type='BaseDataPreprocessor'), init_cfg=init_cfg)
         release_cfg: dict[str, Any] = {}
         if release is not None:
-            from .release_names import CONFIG_FILE, _read_json
-            release_cfg = _read_json(os.path.join(os.fspath(release), CONFIG_FILE), 'release config')
+            from .release_names import CONFIG_FILE, read_release_json
+            release_cfg = read_release_json(os.path.join(os.fspath(release), CONFIG_FILE), 'release config')
             vision_config = release_cfg['vision_config']
             llm_config = release_cfg['llm_config']
             template = release_cfg.get('template', template)
