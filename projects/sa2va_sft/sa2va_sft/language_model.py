@@ -174,8 +174,8 @@ def greedy_generate_with_seg(language_model: nn.Module, inputs_embeds: Tensor, a
 
     The state of a generated token is the last layer's (``hidden_states[-1]``, after the final norm) at the
     step where that token is the input, i.e. exactly the training path's ``hidden_states[-1][input_ids ==
-    seg]``. An own loop instead of ``generate``: same ids, ~10% faster on the tiny model (faster in 5 of 6
-    timing sessions on a shared CPU; docs/sa2va_sft.md), keeps only the ``[SEG]`` states instead of
+    seg]``. An own loop instead of ``generate``: same ids, 0.89-0.93x the time of ``generate`` on the tiny
+    model (``benchmarks/bench_sa2va_generation.py``, docs/benchmarks.md), keeps only the ``[SEG]`` states instead of
     every layer of every step, and needs no ``generation_config``.
     """
     if inputs_embeds.dim() != 3:
