@@ -138,3 +138,28 @@ def test_load_from_matching_nothing_is_an_error(tmp_path, repo_root):
     runner = RUNNERS.build(_cfg(repo_root, tmp_path / 'w', max_iters=1, load_from=str(path)))
     with pytest.raises(CheckpointFormatError, match='contains no tensor of this model'):
         runner.train()
+
+
+def test_previous_best_is_deleted_only_after_the_new_best_is_written(tmp_path, repo_root, monkeypatch):
+    work = tmp_path / 'w'
+    cfg = _cfg(repo_root, work, max_iters=15, interval=100, keep=1)
+    cfg.train_cfg.val_interval = 5
+    cfg.default_hooks.checkpoint.save_best = 'mse'
+    cfg.default_hooks.checkpoint.rule = 'greater'  # this toy's val MSE rises after iteration 5: new bests
+    runner = RUNNERS.build(cfg)
+    seen = []
+    original = runner.save_checkpoint
+
+    def spy(out_dir, filename, *args, **kwargs):
+        if filename.startswith('best_'):
+            seen.append((filename, sorted(p.name for p in work.glob('best_*.pth'))))
+        return original(out_dir, filename, *args, **kwargs)
+
+    monkeypatch.setattr(runner, 'save_checkpoint', spy)
+    runner.train()
+    bests = sorted(p.name for p in work.glob('best_*.pth'))
+    assert len(bests) == 1  # one best file in the end
+    assert len(seen) >= 2, seen  # the loss kept falling: a new best at several validations
+    for i, (name, existing) in enumerate(seen[1:], 1):
+        assert seen[i - 1][0] in existing, (name, existing)  # the previous best was still there while writing
+    assert bests[0] == seen[-1][0]

@@ -8,7 +8,9 @@ naming the truncated file; a copied work dir resumes from the original's files. 
 1. the new checkpoint is written completely (``OVSegRunner.save_checkpoint`` writes a temporary file and
    renames it; with another runner, mmengine's own write is used),
 2. ``last_checkpoint`` is replaced atomically and names the file relative to the work dir,
-3. only then are checkpoints beyond ``max_keep_ckpts`` deleted.
+3. only then are checkpoints beyond ``max_keep_ckpts`` deleted;
+4. with ``save_best``, the previous best checkpoint is deleted only after the new best one is written (mmengine
+   deletes it first, so a crash during that write would leave no best checkpoint at all).
 
 A run killed during a write leaves a hidden ``.<name>.<pid>.partial`` file; the next run on the work dir
 (which holds the work-dir lock, so no other writer exists) removes it in ``before_train``.
@@ -41,6 +43,32 @@ class AtomicCheckpointHook(MMEngineCheckpointHook):
                 if name.startswith('.') and name.endswith('.partial') and '.pth.' in name:
                     os.unlink(osp.join(out_dir, name))
                     runner.logger.info(f'removed {name}: a checkpoint write interrupted by an earlier run')
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """mmengine's best-checkpoint logic, with the previous best file removed after the new one exists."""
+        single = getattr(self, 'best_ckpt_path', None)
+        many = dict(getattr(self, 'best_ckpt_path_dict', None) or {})
+        previous = [p for p in (single, *many.values()) if p]
+        # hide the previous paths from mmengine, which deletes them before writing the new best
+        if hasattr(self, 'best_ckpt_path'):
+            self.best_ckpt_path = None
+        if hasattr(self, 'best_ckpt_path_dict'):
+            self.best_ckpt_path_dict = {k: None for k in many}
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:  # indicators that did not improve keep their previous best
+            if hasattr(self, 'best_ckpt_path') and self.best_ckpt_path is None:
+                self.best_ckpt_path = single
+            for key, path in many.items():
+                if self.best_ckpt_path_dict.get(key) is None:
+                    self.best_ckpt_path_dict[key] = path
+        if not is_main_process():
+            return
+        current = {getattr(self, 'best_ckpt_path', None), *(getattr(self, 'best_ckpt_path_dict', None) or {}).values()}
+        for old in previous:
+            if old not in current and self.file_backend.isfile(old):
+                self.file_backend.remove(old)
+                runner.logger.info(f'The previous best checkpoint {old} is removed (after the new one was written)')
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         outdated: list[int] = []
