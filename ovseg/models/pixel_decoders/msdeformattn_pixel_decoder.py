@@ -13,32 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ovseg.models.layers import MSDeformAttn, PositionEmbeddingSine
+from ovseg.models.layers import Conv2dNormAct, MSDeformAttn, PositionEmbeddingSine, c2_xavier_fill
 from ovseg.registry import MODELS
 
-
-class Conv2dNormAct(nn.Conv2d):
-    """detectron2-style conv holding its ``norm`` (so keys read ``adapter_1.norm.weight``) and activation."""
-
-    def __init__(self, *args, norm: nn.Module | None = None, activation: nn.Module | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.norm = norm
-        self.activation = activation
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = super().forward(x)
-        if self.norm is not None:
-            x = self.norm(x)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
-
-
-def _c2_xavier_fill(module: nn.Conv2d) -> None:
-    """Caffe2 "XavierFill" used by detectron2 for FPN convs."""
-    nn.init.kaiming_uniform_(module.weight, a=1)
-    if module.bias is not None:
-        nn.init.constant_(module.bias, 0)
+from .input_shape import resolve_input_shape
 
 
 class MSDeformAttnEncoderLayer(nn.Module):
@@ -169,7 +147,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             num_feature_levels=self.transformer_num_feature_levels, enc_n_points=num_points)
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
         self.mask_features = nn.Conv2d(conv_dim, mask_dim, kernel_size=1)
-        _c2_xavier_fill(self.mask_features)
+        c2_xavier_fill(self.mask_features)
         self.maskformer_num_feature_levels = 3
         self.common_stride = common_stride
         min_stride = min(self.transformer_feature_strides)
@@ -180,8 +158,8 @@ class MSDeformAttnPixelDecoder(nn.Module):
             lateral = Conv2dNormAct(ch, conv_dim, kernel_size=1, bias=norm == '', norm=group_norm(conv_dim))
             output = Conv2dNormAct(conv_dim, conv_dim, kernel_size=3, padding=1, bias=norm == '',
                                    norm=group_norm(conv_dim), activation=nn.ReLU())
-            _c2_xavier_fill(lateral)
-            _c2_xavier_fill(output)
+            c2_xavier_fill(lateral)
+            c2_xavier_fill(output)
             self.add_module(f'adapter_{idx + 1}', lateral)
             self.add_module(f'layer_{idx + 1}', output)
             self.lateral_convs.append(lateral)
@@ -190,20 +168,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.lateral_convs = self.lateral_convs[::-1]
         self.output_convs = self.output_convs[::-1]
 
-    @staticmethod
-    def _resolve_input_shape(input_shape, in_channels, strides) -> dict[str, dict[str, int]]:
-        """One ``{name: dict(channels, stride)}`` form from either ``input_shape`` or ``in_channels``."""
-        if (input_shape is None) == (in_channels is None):
-            raise ValueError('give exactly one of input_shape or in_channels')
-        if input_shape is not None:
-            return {k: dict(channels=int(v['channels']), stride=int(v['stride'])) for k, v in input_shape.items()}
-        names = (list(in_channels) if isinstance(in_channels, Mapping)
-                 else [f'res{i + 2}' for i in range(len(in_channels))])
-        chans = [in_channels[k] for k in names] if isinstance(in_channels, Mapping) else list(in_channels)
-        strs = [strides[k] for k in names] if isinstance(strides, Mapping) else list(strides)
-        if len(strs) != len(chans):
-            raise ValueError(f'{len(chans)} in_channels but {len(strs)} strides')
-        return {k: dict(channels=int(c), stride=int(s)) for k, c, s in zip(names, chans, strs)}
+    _resolve_input_shape = staticmethod(resolve_input_shape)
 
     def forward(self, features: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         """features res2..res5 → (mask_features B×mask_dim×H/4×W/4, [1/32, 1/16, 1/8] maps).
