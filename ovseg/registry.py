@@ -10,6 +10,7 @@ torch >= 2.6, see ``ovseg/utils/torch_compat.py``); ``import ovseg`` alone stays
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
@@ -21,6 +22,7 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
@@ -33,6 +35,11 @@ allow_mmengine_checkpoints()
 
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['ovseg.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['ovseg.engine'])
+# FlexibleRunner strategies (OVSegFSDPStrategy, ovseg/engine/fsdp.py); FUNCTIONS: mmengine's FSDP wrapper looks
+# up auto_wrap_policy there under the default scope (the policies themselves are in mmengine's root, which its
+# wrapper searches; this child only gives the 'ovseg' scope a node in that tree).
+STRATEGIES = Registry('strategy', parent=MMENGINE_STRATEGIES, locations=['ovseg.engine'])
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['ovseg.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['ovseg.engine.hooks'])
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, locations=['ovseg.engine'])
 

@@ -32,6 +32,8 @@ import os
 import os.path as osp
 import re
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from mmengine.dist import is_main_process
@@ -59,62 +61,110 @@ def _has_peft_layers(model: nn.Module) -> bool:
     return any(type(m).__module__.startswith('peft.') for m in model.modules())
 
 
-@RUNNERS.register_module()
-class OVSegRunner(Runner):
-    """Runner for ovseg configs; ``configs/_base_/default_runtime.py`` selects it with ``runner_type``.
+# ------------------------------------------------------------------------------------------------------------
+# Shared by OVSegRunner and OVSegFlexibleRunner (ovseg/engine/flexible_runner.py): plain functions for the steps
+# that sit at different places in the two runners, ``_OVSegRunnerMixin`` for the methods both override alike.
 
-    Reads the optional top-level config keys ``peft`` (list of ``PEFT_WRAPPERS`` configs) and
-    ``trainable_params`` (``dict(train=[...], freeze=[...])``), see ``ovseg/models/peft``.
+def prepare_trainable_model(model: nn.Module, cfg: Mapping, logger: Any) -> nn.Module:
+    """Apply the config's ``peft`` wrappers, then ``trainable_params``, to a built (not yet wrapped) model."""
+    peft = cfg.get('peft')
+    if peft and hasattr(model, 'init_weights') and not getattr(model, 'is_init', True):
+        # init_cfg-driven initialisation (incl. 'Pretrained' loads) must see the base names and must not
+        # re-initialise the adapters' zero up-projections later; the runner's own call then does nothing.
+        model.init_weights()
+    configure_trainable(model, peft, cfg.get('trainable_params'), logger=logger)
+    return model
+
+
+def with_trainable_constructor(optim_wrapper: Any) -> Any:
+    """``optim_wrapper`` with ``constructor=DEFAULT_CONSTRUCTOR`` when it is a config naming none (a copy)."""
+    if isinstance(optim_wrapper, dict) and 'optimizer' in optim_wrapper and 'constructor' not in optim_wrapper \
+            and isinstance(optim_wrapper['optimizer'], dict):
+        optim_wrapper = type(optim_wrapper)(optim_wrapper)
+        optim_wrapper['constructor'] = DEFAULT_CONSTRUCTOR
+    return optim_wrapper
+
+
+def warn_frozen_in_optimizer(built: Any, logger: Any) -> None:
+    """Warn when a (non-default) constructor put frozen tensors into the optimizer."""
+    frozen = frozen_params_in_optimizer(built)
+    if frozen:
+        logger.warning(f'the optimizer holds {frozen} frozen parameter tensors (requires_grad=False); '
+                       f'{DEFAULT_CONSTRUCTOR} leaves them out')
+
+
+def check_sampler_batch_size(loader: DataLoader) -> DataLoader:
+    """Refuse a batch-aware sampler whose ``batch_size`` differs from the dataloader's."""
+    batch_sampler = getattr(loader, 'batch_sampler', None)
+    sampler = getattr(batch_sampler, 'sampler', None)
+    sampler = getattr(loader, 'sampler', None) if sampler is None else sampler
+    expected = getattr(sampler, 'batch_size', None)
+    actual = loader.batch_size if loader.batch_size is not None else getattr(batch_sampler, 'batch_size', None)
+    if expected is not None and actual is not None and expected != actual:
+        raise ValueError(f'{type(sampler).__name__} lays out batches of {expected} samples but the dataloader '
+                         f'batches {actual}: set the same batch_size in both')
+    return loader
+
+
+def fit_checkpoint_state_dict(filename: str, state_dict: Mapping, model: Any, revise_keys: list, exact: bool,
+                              warn: Callable[[str], None], frozen_omitted: bool = False,
+                              peft: bool = False) -> tuple[OrderedDict, int]:
+    """A checkpoint's state dict renamed for ``model`` and checked against it (``check_fit``) before loading.
+
+    ``revise_keys`` (mmengine's (pattern, replacement) pairs) apply first; with ``peft`` (the model has LoRA
+    layers) base-named keys are routed into the wrapped modules. ``model`` needs ``state_dict()`` and
+    ``named_parameters()`` only (FSDP passes the layout recorded before sharding). Returns the revised dict,
+    which keeps the source's ``_metadata``, and how many keys the LoRA routing filled.
+    """
+    revised = OrderedDict()
+    for key, value in state_dict.items():
+        for pattern, replacement in revise_keys:  # mmengine's revise_keys, applied before the routing
+            key = re.sub(pattern, replacement, key)
+        revised[key] = value
+    filled = 0
+    if peft:
+        revised, filled = adapt_base_state_dict(revised, model)
+        revised = OrderedDict(revised)
+    check_fit(filename, model, revised, exact=exact, warn=warn, frozen_omitted=frozen_omitted)
+    revised._metadata = getattr(state_dict, '_metadata', OrderedDict())
+    return revised, filled
+
+
+@contextmanager
+def atomic_checkpoint_target(out_dir: str, filename: str, enabled: bool, writer: bool) -> Iterator[str]:
+    """The name to save under: ``.<filename>.<pid>.partial`` beside the final name when ``enabled``; on
+    leaving, the ``writer`` process fsyncs it and renames it to ``filename`` (a crash leaves the previous file
+    intact), or removes the partial file when the save failed."""
+    if not enabled:
+        yield filename
+        return
+    target = f'.{filename}.{os.getpid()}.partial'
+    try:
+        yield target
+        if writer:
+            _fsync_and_rename(osp.join(out_dir, target), osp.join(out_dir, filename))
+    finally:
+        if writer and osp.exists(osp.join(out_dir, target)):
+            os.unlink(osp.join(out_dir, target))
+
+
+def is_local_checkpoint_dir(out_dir: str, file_client_args: dict | None, backend_args: dict | None) -> bool:
+    return '://' not in str(out_dir) and file_client_args is None and not backend_args
+
+
+class _OVSegRunnerMixin:
+    """What ``OVSegRunner`` and ``OVSegFlexibleRunner`` add to their mmengine base alike: the work-dir lock
+    around train / val / test, the strict ``load_or_resume`` rule, and the random streams of ``resume``.
+
+    The host class provides ``work_dir``, ``distributed``, ``logger``, ``rank``, ``world_size``, ``model``,
+    ``resume`` / ``load_checkpoint`` and sets ``_loaded_meta`` (the loaded checkpoint's ``meta``) on a load.
     """
 
     @property
     def unwrapped_model(self) -> nn.Module:
         return self.model.module if is_model_wrapper(self.model) else self.model
 
-    def build_model(self, model: nn.Module | dict) -> nn.Module:
-        model = super().build_model(model)
-        peft = self.cfg.get('peft')
-        if peft and hasattr(model, 'init_weights') and not getattr(model, 'is_init', True):
-            # init_cfg-driven initialisation (incl. 'Pretrained' loads) must see the base names and must not
-            # re-initialise the adapters' zero up-projections later; the runner's own call then does nothing.
-            model.init_weights()
-        configure_trainable(model, peft, self.cfg.get('trainable_params'), logger=self.logger)
-        return model
-
-    def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
-        if isinstance(optim_wrapper, dict) and 'optimizer' in optim_wrapper and 'constructor' not in optim_wrapper \
-                and isinstance(optim_wrapper['optimizer'], dict):
-            optim_wrapper = type(optim_wrapper)(optim_wrapper)
-            optim_wrapper['constructor'] = DEFAULT_CONSTRUCTOR
-        built = super().build_optim_wrapper(optim_wrapper)
-        frozen = frozen_params_in_optimizer(built)
-        if frozen:
-            self.logger.warning(f'the optimizer holds {frozen} frozen parameter tensors (requires_grad=False); '
-                                f'{DEFAULT_CONSTRUCTOR} leaves them out')
-        return built
-
-    @staticmethod
-    def build_dataloader(dataloader: DataLoader | dict, seed: int | None = None,
-                         diff_rank_seed: bool = False) -> DataLoader:
-        loader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
-        batch_sampler = getattr(loader, 'batch_sampler', None)
-        sampler = getattr(batch_sampler, 'sampler', None)
-        sampler = getattr(loader, 'sampler', None) if sampler is None else sampler
-        expected = getattr(sampler, 'batch_size', None)
-        actual = loader.batch_size if loader.batch_size is not None else getattr(batch_sampler, 'batch_size', None)
-        if expected is not None and actual is not None and expected != actual:
-            raise ValueError(f'{type(sampler).__name__} lays out batches of {expected} samples but the dataloader '
-                             f'batches {actual}: set the same batch_size in both')
-        return loader
-
-    # ------------------------------------------------------------------------------------- environment
-    def setup_env(self, env_cfg: dict) -> None:
-        super().setup_env(env_cfg)  # initialises the process group when distributed
-        if self.distributed:
-            start_heartbeat(timeout_s=(env_cfg.get('dist_cfg') or {}).get('timeout'))
-        self._work_dir_lock = WorkDirLock(self.work_dir)
-        self._acquire_work_dir()
-
+    # ------------------------------------------------------------------------------------- work dir
     def _acquire_work_dir(self) -> None:
         """Lock the work dir on rank 0 and raise the same error on every rank when it is taken.
 
@@ -218,6 +268,36 @@ class OVSegRunner(Runner):
         self.logger.info('Restored the random streams (Python, NumPy, torch) of the resumed checkpoint')
         return True
 
+
+@RUNNERS.register_module()
+class OVSegRunner(_OVSegRunnerMixin, Runner):
+    """Runner for ovseg configs; ``configs/_base_/default_runtime.py`` selects it with ``runner_type``.
+
+    Reads the optional top-level config keys ``peft`` (list of ``PEFT_WRAPPERS`` configs) and
+    ``trainable_params`` (``dict(train=[...], freeze=[...])``), see ``ovseg/models/peft``.
+    """
+
+    def build_model(self, model: nn.Module | dict) -> nn.Module:
+        return prepare_trainable_model(super().build_model(model), self.cfg, self.logger)
+
+    def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
+        built = super().build_optim_wrapper(with_trainable_constructor(optim_wrapper))
+        warn_frozen_in_optimizer(built, self.logger)
+        return built
+
+    @staticmethod
+    def build_dataloader(dataloader: DataLoader | dict, seed: int | None = None,
+                         diff_rank_seed: bool = False) -> DataLoader:
+        return check_sampler_batch_size(Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed))
+
+    # ------------------------------------------------------------------------------------- environment
+    def setup_env(self, env_cfg: dict) -> None:
+        super().setup_env(env_cfg)  # initialises the process group when distributed
+        if self.distributed:
+            start_heartbeat(timeout_s=(env_cfg.get('dist_cfg') or {}).get('timeout'))
+        self._work_dir_lock = WorkDirLock(self.work_dir)
+        self._acquire_work_dir()
+
     def load_checkpoint(self, filename: str, map_location: str | Any = 'cpu', strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]) -> dict:  # noqa: B006 (mmengine's signature)
         """mmengine's ``load_checkpoint`` with weights-only loading and a check of how the tensors fit.
@@ -235,19 +315,10 @@ class OVSegRunner(Runner):
             raise CheckpointFormatError(f'{filename}: expected a dict checkpoint, got {type(checkpoint).__name__}')
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         state_dict = checkpoint.get('state_dict', checkpoint)
-        revised = OrderedDict()
-        for key, value in state_dict.items():
-            for pattern, replacement in revise_keys:  # mmengine's revise_keys, applied before the routing
-                key = re.sub(pattern, replacement, key)
-            revised[key] = value
-        filled = 0
-        if _has_peft_layers(model):
-            revised, filled = adapt_base_state_dict(revised, model)
-            revised = OrderedDict(revised)
         meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
-        check_fit(filename, model, revised, exact=getattr(self, '_resuming', False), warn=self.logger.warning,
-                  frozen_omitted=bool(meta.get('trainable_only')))
-        revised._metadata = getattr(state_dict, '_metadata', OrderedDict())
+        revised, filled = fit_checkpoint_state_dict(
+            filename, state_dict, model, revise_keys, exact=getattr(self, '_resuming', False),
+            warn=self.logger.warning, frozen_omitted=bool(meta.get('trainable_only')), peft=_has_peft_layers(model))
         _load_checkpoint_to_model(model, dict(state_dict=revised), strict, revise_keys=[])
         self._has_loaded = True
         self._loaded_meta = checkpoint.get('meta') if isinstance(checkpoint.get('meta'), dict) else {}
@@ -270,20 +341,12 @@ class OVSegRunner(Runner):
         model = self.unwrapped_model
         if _has_peft_layers(model):
             meta.setdefault('lora', lora_metadata(model))
-        local = '://' not in str(out_dir) and file_client_args is None and not backend_args
-        target = filename
-        if local:  # write beside the final name, then rename: a crash leaves the previous file intact
-            target = f'.{filename}.{os.getpid()}.partial'
-        try:
+        local = is_local_checkpoint_dir(out_dir, file_client_args, backend_args)
+        # write beside the final name, then rename: a crash leaves the previous file intact
+        with atomic_checkpoint_target(out_dir, filename, enabled=local, writer=True) as target:
             super().save_checkpoint(out_dir, target, file_client_args, save_optimizer=save_optimizer,
                                     save_param_scheduler=save_param_scheduler, meta=meta, by_epoch=by_epoch,
                                     backend_args=backend_args)
-            if local:
-                _fsync_and_rename(osp.join(out_dir, target), osp.join(out_dir, filename))
-        finally:
-            if local and osp.exists(osp.join(out_dir, target)):
-                os.unlink(osp.join(out_dir, target))
-
 
 def _fsync_and_rename(tmp: str, path: str) -> None:
     with open(tmp, 'rb') as f:

@@ -3,7 +3,10 @@
 mmengine 0.10.7's pytorch/slurm launchers call ``torch.cuda.set_device`` unconditionally and its default
 DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on a machine without CUDA. On such machines we
 initialise the gloo process group ourselves (mmengine then skips its own init) and wrap the model with
-``device_ids=None``.
+``device_ids=None``. The same holds for ``FlexibleRunner`` configs (``runner_type='OVSegFlexibleRunner'`` with
+a ``strategy``): the pre-initialised group keeps its strategies from ``init_dist``; a ``DDPStrategy`` (also
+the one FlexibleRunner picks when ``strategy`` is unset) gets ``device_ids=None``; ``OVSegFSDPStrategy`` sets
+FSDP's ``device_id`` to the CPU itself.
 
 Collective timeout: ``env_cfg.dist_cfg.timeout`` (seconds). On CPU/gloo ovseg defaults it to
 ``DEFAULT_GLOO_TIMEOUT_S`` (torch's own default is 30 min, during which a stopped rank freezes every other
@@ -83,7 +86,24 @@ def prepare_launch(cfg: Config, launcher: str) -> Config:
     wrapper.setdefault('broadcast_buffers', False)
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper
+    _cpu_ddp_strategy(cfg)
     return cfg
+
+
+def _cpu_ddp_strategy(cfg: Config) -> None:
+    """FlexibleRunner configs on CPU: a DDP strategy must not pin ``device_ids=[LOCAL_RANK]`` (CUDA)."""
+    if 'FlexibleRunner' not in str(cfg.get('runner_type', '')):
+        return
+    strategy = cfg.get('strategy')
+    if strategy is None:  # FlexibleRunner's default under a launcher
+        strategy = cfg.strategy = dict(type='DDPStrategy')
+    if not isinstance(strategy, dict) or strategy.get('type') != 'DDPStrategy':
+        return
+    wrapper = dict(strategy.get('model_wrapper') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    wrapper.setdefault('broadcast_buffers', False)
+    strategy['model_wrapper'] = wrapper
 
 
 def setup_amp(cfg: Config) -> Config:

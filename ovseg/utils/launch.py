@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 from mmengine.config import Config
-from mmengine.runner import Runner
+from mmengine.runner import FlexibleRunner, Runner
 
 from ovseg.cli import merge_cfg_options
 from ovseg.registry import RUNNERS  # ovseg's child registry: finds OVSegRunner as well as mmengine's Runner
@@ -46,11 +46,29 @@ def load_config(config: str, cfg_options: dict | None = None, work_dir: str | No
     return cfg
 
 
+def check_runner_for_strategy(cfg) -> None:
+    """A ``strategy`` (FSDP, DeepSpeed...) needs a FlexibleRunner; mmengine's Runner would ignore it silently.
+
+    ``configs/_base_/fsdp.py`` brings ``strategy`` but cannot set ``runner_type`` (``default_runtime.py`` does,
+    and mmengine refuses a key set by two bases), so a config that forgot ``runner_type='OVSegFlexibleRunner'``
+    is stopped here instead of training unsharded.
+    """
+    if cfg.get('strategy') is None:
+        return
+    runner_type = cfg.get('runner_type', 'Runner')
+    runner_cls = RUNNERS.get(runner_type) if isinstance(runner_type, str) else runner_type
+    if runner_cls is None or not issubclass(runner_cls, FlexibleRunner):
+        raise ValueError(f"the config sets strategy={dict(cfg.strategy).get('type')!r}, which runner_type="
+                         f"{runner_type!r} ignores: set runner_type = 'OVSegFlexibleRunner' (docs/fsdp.md)")
+
+
 def build_runner(cfg, launcher: str, local_rank: int | None = None):
-    """The common launch path of tools/train.py and tools/test.py: env fixes, then mmengine's Runner."""
+    """The common launch path of tools/train.py and tools/test.py: env fixes, then the config's runner
+    (``runner_type``: OVSegRunner, or OVSegFlexibleRunner with a ``strategy``; mmengine's Runner without one)."""
     allow_mmengine_checkpoints()  # --resume / load_from read mmengine checkpoints weights-only
     add_repo_root_to_path()
     set_local_rank_env(local_rank)
+    check_runner_for_strategy(cfg)
     prepare_launch(cfg, launcher)
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 

@@ -14,16 +14,22 @@ from mmengine.model import is_model_wrapper
 
 from ovseg.registry import HOOKS
 
+from ..fsdp import clean_param_name
+
 
 @HOOKS.register_module()
 class TrainableCheckpointHook(Hook):
-    """Drop frozen parameters from every checkpoint the runner saves (keep trainable ones and all buffers)."""
+    """Drop frozen parameters from every checkpoint the runner saves (keep trainable ones and all buffers).
+
+    Works under FSDP (``OVSegFSDPStrategy``, ``use_orig_params=True``, ``state_dict_cfg='full'``): parameter names
+    are compared without FSDP's ``_fsdp_wrapped_module.`` segments, as the full state dict names them.
+    """
 
     priority = 'VERY_LOW'  # after hooks that add to the checkpoint (EMA, ...)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+        frozen = {clean_param_name(name) for name, p in model.named_parameters() if not p.requires_grad}
         state = checkpoint['state_dict']
         kept = type(state)((k, v) for k, v in state.items() if k not in frozen)
         if hasattr(state, '_metadata'):

@@ -19,6 +19,7 @@ from mmengine.model import is_model_wrapper
 from ovseg.models.peft import adapt_base_state_dict
 from ovseg.registry import HOOKS
 
+from ..fsdp import is_fsdp_model
 from ..trainable_ema import TrainableEMA, resolve_momentum
 
 CHECKPOINT_KEY = 'trainable_ema'
@@ -42,7 +43,11 @@ class TrainableEMAHook(Hook):
         strict_load: a checkpoint's EMA state must match the trainable set exactly (else: error).
 
     The hook tracks the parameters that require grad when the run starts (after ``peft`` and
-    ``trainable_params`` were applied). FSDP's flattened parameters are not supported.
+    ``trainable_params`` were applied). Not under FSDP (``OVSegFSDPStrategy``): there each rank holds only a
+    shard of every parameter (with ``use_orig_params=True``, 1-D views of the local shard named
+    ``..._fsdp_wrapped_module...``), so the shadows would be per-rank shards that a rank-0 checkpoint cannot hold
+    and a teacher pass cannot use; gathering the full trainable set every iteration would unshard the frozen
+    weights too. ``before_run`` raises ``NotImplementedError`` for an FSDP model; use DDP (``OVSegRunner``).
     """
 
     priority = 'NORMAL'
@@ -66,6 +71,11 @@ class TrainableEMAHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if self.ema is not None and self.ema.model is model:
             return
+        if is_fsdp_model(runner.model):
+            raise NotImplementedError(
+                'TrainableEMAHook does not support FSDP (OVSegFSDPStrategy): each rank holds only shards of the '
+                'trainable parameters, so the EMA shadows, their checkpoint and the teacher pass would be wrong. '
+                "Train with DDP (runner_type='OVSegRunner') to use the EMA teacher, or remove the hook.")
         self.ema = TrainableEMA(model, **self.ema_kwargs)
         if self.model_attr:
             setattr(model, self.model_attr, self.ema)
