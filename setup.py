@@ -24,11 +24,13 @@ EXTRAS = {
     # tests also exercise the NSS backends (tiny random-init SAM, tiny GLIGEN) and transformers' references
     # peft: LoRA wrappers (ovseg/models/peft), tested against peft's own merge
     'dev': ['pytest>=7', 'pytest-xdist', 'cityscapesscripts', 'transformers>=4.40', 'segment-anything',
-            'diffusers>=0.30', 'requests', 'peft>=0.17', 'ruff>=0.6', 'hydra-core>=1.3.2', 'iopath>=0.1.10'],
+            'diffusers>=0.30', 'requests', 'peft>=0.17', 'ruff>=0.6', 'hydra-core>=1.3.2', 'iopath>=0.1.10',
+            'pycocoevalcap>=1.2'],
     # Novel Sample Synthesis backends (real models load from local paths only).
     'nss': ['segment-anything', 'transformers>=4.40', 'diffusers>=0.30', 'requests'],
     # hydra-core/iopath: runtime deps of Meta's `sam2` (its own minimums), which the Makefile installs --no-deps
-    'sa2va': ['transformers>=4.40', 'peft>=0.17', 'hydra-core>=1.3.2', 'iopath>=0.1.10'],
+    # pycocoevalcap: CIDEr / METEOR of region captions (METEOR needs java on the PATH)
+    'sa2va': ['transformers>=4.40', 'peft>=0.17', 'hydra-core>=1.3.2', 'iopath>=0.1.10', 'pycocoevalcap>=1.2'],
 }
 
 setup(

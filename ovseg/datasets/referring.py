@@ -47,7 +47,7 @@ POLYGON_TOLERANCE = 1.0
 #: Metainfo keys :class:`PackReferringInputs` adds to :data:`DEFAULT_META_KEYS`.
 REFERRING_META_KEYS = ('expressions', 'sent_ids', 'ref_ids', 'ann_ids')
 
-_GROUPS = ('image', 'sentence')
+_GROUPS = ('image', 'sentence', 'ref')
 _TEXT_FIELDS = ('sent', 'raw', 'raw_lower')
 
 
@@ -184,15 +184,16 @@ def load_refs_file(path: str | os.PathLike) -> list[dict]:
 
 def group_expressions(records: Iterable[Mapping[str, Any]], group: str) -> list[dict]:
     """Data infos from per-expression records (keys ``img_path, img_id, height, width, text, sent_id, ref_id,
-    ann_id, rle`` plus anything shared per image): one per expression (``'sentence'``) or per image in order of
-    first appearance (``'image'``)."""
+    ann_id, rle`` plus anything shared per image): one per expression (``'sentence'``), per image (``'image'``) or
+    per referred object (``'ref'``: one region with all its sentences, e.g. as captioning references), in order of
+    first appearance."""
     if group not in _GROUPS:
         raise ValueError(f'group must be one of {_GROUPS}, got {group!r}')
     per_key = ('text', 'sent_id', 'ref_id', 'ann_id', 'rle')
     out: dict[Any, dict] = {}
     data_list = []
     for n, rec in enumerate(records):
-        key = rec['img_id'] if group == 'image' else n
+        key = rec['img_id'] if group == 'image' else (('ref', rec.get('ref_id')) if group == 'ref' else n)
         info = out.get(key)
         if info is None:
             info = {k: v for k, v in rec.items() if k not in per_key}
@@ -236,7 +237,8 @@ class RefCocoDataset(SeededSampleMixin, BaseDataset):
         group: ``'image'`` (one sample = one image with all its expressions of the split: LISA / Sa2VA
             evaluation) or ``'sentence'`` (one expression per sample). Default: ``'image'`` in ``test_mode``,
             else ``'sentence'``. Sa2VA's own RefCOCO training draws 5 expressions of an image per sample: use
-            ``group='image'`` with :class:`SampleReferringExpressions` for that.
+            ``group='image'`` with :class:`SampleReferringExpressions` for that. ``'ref'``: one sample per referred
+            object with all its sentences (region captioning: the sentences are the references).
         text: ``'sent'`` (REFER's normalised sentence: Sa2VA's evaluation, ``RES.py``), ``'raw'`` or
             ``'raw_lower'`` (``raw.lower()``: Sa2VA's training set). Default: ``'sent'`` in ``test_mode``, else
             ``'raw_lower'``.

@@ -12,7 +12,7 @@ TOY = re.compile(rf'^{TOKEN}_{TOKEN}-?tiny_toy-{TOKEN}\.py$|^{TOKEN}_{TOKEN}_toy
 
 
 def _configs(repo_root):
-    groups = ('fcclip', 'dreammask', 'inout_vocab', 'sa2va_sft')
+    groups = ('fcclip', 'dreammask', 'inout_vocab', 'sa2va_sft', 'seem_ft')
     return sorted(p for d in groups for p in (repo_root / 'configs' / d).glob('*.py'))
 
 
@@ -23,9 +23,9 @@ def test_names_follow_the_convention(repo_root):
     assert len(_configs(repo_root)) >= 70
 
 
-@pytest.mark.parametrize('group', ['fcclip', 'dreammask', 'inout_vocab', 'sa2va_sft'])
+@pytest.mark.parametrize('group', ['fcclip', 'dreammask', 'inout_vocab', 'sa2va_sft', 'seem_ft'])
 def test_every_config_composes(repo_root, group):
     for path in sorted((repo_root / 'configs' / group).glob('*.py')):
         cfg = Config.fromfile(str(path))
         assert cfg.model.type in ('FCCLIP', 'DreamMaskFCCLIP', 'DistillFCCLIP', 'TwoModelFusionSegmentor',
-                                  'NaiveMergeSegmentor', 'Sa2VA'), path.name
+                                  'NaiveMergeSegmentor', 'Sa2VA', 'MaskCaptionSa2VA', 'SEEM'), path.name

@@ -2,6 +2,8 @@
 
 Imported by configs through ``custom_imports=dict(imports=['projects.sa2va_sft.sa2va_sft'])``.
 """
+from . import region_data  # noqa: F401  (SA-V / SA-1B / Open Images / toy region pairs)
+from .caption_metric import RegionCaptionMetric, caption_scores, tokenize_caption  # noqa: F401
 from .export import export_release, release_config  # noqa: F401
 from .finetune_json import Sa2VAFinetuneDataset, normalize_finetune_text  # noqa: F401
 from .grounding_encoder import TINY_SAM2, MultimaskOutput, SAM2GroundingEncoder, build_sam2_model  # noqa: F401
@@ -29,6 +31,12 @@ from .language_model import (  # noqa: F401
     verify_sa2va_lora,
 )
 from .losses import sa2va_mask_losses  # noqa: F401
+from .mask_caption import MASK_CAPTION_MASK_LOSS, REGION_CAPTION_QUESTION, MaskCaptionSa2VA, mask_iou  # noqa: F401
+from .mask_caption_transforms import (  # noqa: F401
+    FormatMaskCaptionInputs,
+    PackMaskCaptionInputs,
+    ReferringToRegionPair,
+)
 from .projector import build_mlp1, extract_visual_tokens, num_image_tokens, pixel_shuffle  # noqa: F401
 from .release_names import (  # noqa: F401
     build_vision_from_release,

@@ -294,20 +294,33 @@ class SAM2GroundingEncoder(nn.Module):
         pixels = torch.stack(batch).to(device=self.pixel_mean.device, dtype=torch.float32) / 255.0
         return (pixels - self.pixel_mean) / self.pixel_std
 
-    def image_features(self, pixels: Tensor) -> dict[str, Any]:
-        """Backbone features of B preprocessed images, ready for :meth:`decode`.
-
-        Returns ``image_embed`` (B×C×S/16×S/16: the last level + ``no_mem_embed``), ``high_res_features`` (the two
-        finer levels, B×C'×S/4×S/4 and B×C''×S/8×S/8) and the raw ``vision_feats``/``vision_pos_embeds``/
-        ``feat_sizes`` of ``_prepare_backbone_features``.
-        """
-        model = self.sam2_model
+    def encode_image(self, pixels: Tensor) -> dict[str, Any]:
+        """The image encoder's output (Hiera trunk + FPN neck: frozen in Sa2VA) for B preprocessed images. Callers
+        that decode with two weight sets (the mask-caption loop's teacher and student) run it once and pass it to
+        :meth:`image_features` twice."""
         if pixels.ndim != 4 or pixels.shape[1:] != (3, self.image_size, self.image_size):
             raise ValueError(f'image_features: expected B×3×{self.image_size}×{self.image_size} pixels (see '
                              f'preprocess), got {tuple(pixels.shape)}')
+        return self.sam2_model.image_encoder(pixels)
+
+    def image_features(self, pixels: Tensor, encoded: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Backbone features of B preprocessed images, ready for :meth:`decode`.
+
+        Returns ``image_embed`` (B×C×S/16×S/16: the last level + ``no_mem_embed``), ``high_res_features`` (the two
+        finer levels, B×C'×S/4×S/4 and B×C''×S/8×S/8, through the mask decoder's ``conv_s0`` / ``conv_s1``, which
+        train) and the raw ``vision_feats``/``vision_pos_embeds``/``feat_sizes`` of ``_prepare_backbone_features``.
+        ``encoded``: :meth:`encode_image`'s output for ``pixels`` (computed here when None). Same steps as
+        ``SAM2Base.forward_image``.
+        """
+        model = self.sam2_model
         if not model.directly_add_no_mem_embed:
             raise NotImplementedError('Sa2VA (and this encoder) need a SAM2 config with directly_add_no_mem_embed')
-        backbone_out = model.forward_image(pixels)
+        backbone_out = dict(encoded if encoded is not None else self.encode_image(pixels))
+        backbone_out['backbone_fpn'] = list(backbone_out['backbone_fpn'])
+        if model.use_high_res_features_in_sam:
+            fpn = backbone_out['backbone_fpn']
+            fpn[0] = model.sam_mask_decoder.conv_s0(fpn[0])
+            fpn[1] = model.sam_mask_decoder.conv_s1(fpn[1])
         _, vision_feats, vision_pos_embeds, feat_sizes = model._prepare_backbone_features(backbone_out)
         batch = pixels.shape[0]
         # (HW)BC -> BCHW, as SAM2Base.track_step / Sa2VA's inject_language_embd
