@@ -17,8 +17,10 @@ resblocks.*``
 ln_final}``, ``lang_proj``, ``logit_scale``)
 =========================================================  =====================================================
 
-Everything else (the SEEM decoder ``sem_seg_head.predictor.*``, ``criterion.*``, buffers) is returned unmatched for
-the full converter to handle. The target prefixes are arguments, so the segmentor can name its parts otherwise.
+Everything else (the SEEM decoder ``sem_seg_head.predictor.*``, ``criterion.*``, buffers) is returned unmatched by
+:func:`seem_backbone_pixel_lang_keys`; :func:`seem_to_ovseg_keys` (the full converter's map) also maps the decoder
+(``sem_seg_head.predictor.*`` → ``transformer_decoder.*``) and sets aside the keys ignored by design. The target
+prefixes are arguments, so the segmentor can name its parts otherwise.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TypeVar
 
-__all__ = ['SEEM_LANG_PREFIX', 'seem_backbone_pixel_lang_keys', 'seem_key_rules']
+__all__ = ['SEEM_IGNORED_BY_DESIGN', 'SEEM_LANG_PREFIX', 'SEEM_PREDICTOR_PREFIX', 'seem_backbone_pixel_lang_keys',
+           'seem_key_rules', 'seem_to_ovseg_keys']
 
 V = TypeVar('V')
 
@@ -68,3 +71,38 @@ def seem_backbone_pixel_lang_keys(state_dict: Mapping[str, V], backbone_prefix: 
         else:
             unmatched.append(key)
     return mapped, unmatched
+
+
+#: where SEEM keeps the decoder (everything of it but ``lang_encoder.*``)
+SEEM_PREDICTOR_PREFIX = 'sem_seg_head.predictor.'
+#: official keys deliberately not converted: ``criterion.empty_weight`` (length NUM_CLASSES+1: it depends on the
+#: training vocabulary; ovseg's criterion derives the no-object weight from the logits) and ``dilation_kernel``
+#: (a 3×3 buffer of ones for the interactive click simulation, rebuilt by whoever needs it).
+SEEM_IGNORED_BY_DESIGN = ('criterion.empty_weight', 'dilation_kernel')
+
+
+def seem_to_ovseg_keys(state_dict: Mapping[str, V], backbone_prefix: str = 'backbone.',
+                       pixel_decoder_prefix: str = 'pixel_decoder.', text_encoder_prefix: str = 'text_encoder.',
+                       decoder_prefix: str = 'transformer_decoder.'
+                       ) -> tuple[OrderedDict[str, V], list[str], list[str]]:
+    """Every SEEM v1 key → ``(mapped, ignored_by_design, unmatched)``.
+
+    :func:`seem_backbone_pixel_lang_keys` plus the decoder: ``sem_seg_head.predictor.<name>`` (not
+    ``lang_encoder.*``) → ``<decoder_prefix><name>`` (``SEEMDecoder`` keeps the official inner names:
+    ``transformer_*_layers``, ``query_feat``, ``class_embed``, ``mask_sptial_embed.i``, ``pn_indicator``, ...).
+    ``ignored_by_design`` lists the present :data:`SEEM_IGNORED_BY_DESIGN` keys; ``unmatched`` the rest.
+    """
+    mapped, rest = seem_backbone_pixel_lang_keys(state_dict, backbone_prefix, pixel_decoder_prefix,
+                                                 text_encoder_prefix)
+    ignored, unmatched = [], []
+    for key in rest:
+        if key in SEEM_IGNORED_BY_DESIGN:
+            ignored.append(key)
+        elif key.startswith(SEEM_PREDICTOR_PREFIX) and not key.startswith(SEEM_LANG_PREFIX):
+            new_key = decoder_prefix + key[len(SEEM_PREDICTOR_PREFIX):]
+            if new_key in mapped:
+                raise ValueError(f'two official keys map to {new_key!r}')
+            mapped[new_key] = state_dict[key]
+        else:
+            unmatched.append(key)
+    return mapped, ignored, unmatched
