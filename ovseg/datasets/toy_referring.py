@@ -31,9 +31,7 @@ if __name__ == '__main__':  # `python -m ovseg.datasets.toy_referring`: hand ove
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +45,7 @@ from ovseg.cli import run_tool
 from ovseg.evaluation.functional.referring import ReferringStats, referring_image_stats, referring_summary
 from ovseg.registry import DATASETS
 from ovseg.structures.panoptic_format import read_panoptic_png
-from ovseg.utils.atomic_io import atomic_write_bytes
+from ovseg.utils.atomic_io import atomic_write_bytes, build_dir_atomically
 
 from .refer import grounding_refseg_gt, refer_grounding_json
 from .referring import RefCocoDataset, decode_rle, load_refs_file
@@ -330,16 +328,7 @@ def ensure_toy_referring(toy_root: str | os.PathLike, **params: Any) -> dict[str
             return _check_meta(folder, p, scenes_meta)
         if folder.exists() and any(folder.iterdir()):
             raise FileExistsError(f'{folder} exists but is not complete (no meta.json); delete it to regenerate')
-        tmp = Path(tempfile.mkdtemp(prefix=f'.{REFERRING_DIR}.tmp-', dir=root))
-        try:
-            meta = generate_toy_referring(root, tmp, **p)
-            os.chmod(tmp, 0o755)
-            if folder.exists():
-                folder.rmdir()
-            os.rename(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        meta = build_dir_atomically(folder, lambda tmp: generate_toy_referring(root, tmp, **p))
     c = meta['counts']
     print_log(f"ToyScenes referring {folder}: {c['refs']} refs, {c['sentences']} expressions for {c['objects']} "
               f"objects; dropped {c['ambiguous_dropped']} ambiguous expressions, {c['unreferable_objects']} objects "

@@ -30,9 +30,7 @@ import fcntl
 import json
 import os
 import os.path as osp
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ import numpy as np
 from ovseg.cli import run_tool
 from ovseg.registry import DATASETS
 from ovseg.structures.panoptic_format import IGNORE_INDEX, write_panoptic_png
+from ovseg.utils.atomic_io import build_dir_atomically
 from ovseg.vocabulary import dump_vocabulary
 
 from .coco_panoptic import CocoPanopticDataset
@@ -347,16 +346,7 @@ def ensure_toy_scenes(data_root: str | os.PathLike, **params: Any) -> Path:
         if root.exists() and any(root.iterdir()):
             raise FileExistsError(f'{root} exists but is not a complete ToyScenes dataset (no meta.json); '
                                   'delete it to regenerate')
-        tmp = Path(tempfile.mkdtemp(prefix=f'.{root.name}.tmp-', dir=root.parent))
-        try:
-            generate_toy_scenes(tmp, **p)
-            os.chmod(tmp, 0o755)  # mkdtemp creates 0700; the dataset should be as readable as a mkdir'ed one
-            if root.exists():
-                root.rmdir()
-            os.rename(tmp, root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        build_dir_atomically(root, lambda tmp: generate_toy_scenes(tmp, **p))
     return root
 
 

@@ -7,12 +7,15 @@ one, never a truncated file — only a hidden temporary that its owner's cleanup
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
-__all__ = ['atomic_write', 'atomic_write_bytes', 'fsync_dir']
+T = TypeVar('T')
+
+__all__ = ['atomic_write', 'atomic_write_bytes', 'build_dir_atomically', 'fsync_dir']
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -63,3 +66,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, **kwargs) -> Path:
     """:func:`atomic_write` of a bytes object."""
     return atomic_write(path, lambda f: f.write(data), **kwargs)
+
+
+def build_dir_atomically(final: str | os.PathLike, build: Callable[[Path], T], *, replace: bool = False) -> T:
+    """Fill a hidden temporary sibling of ``final`` with ``build(tmp)`` and rename it onto ``final``.
+
+    A generated dataset (the ToyScenes family) then exists complete or not at all: a killed run leaves only a
+    hidden ``.<name>.tmp-*`` folder, removed here on any error. ``final`` may exist only as an empty folder, or,
+    with ``replace``, as an old copy that is deleted just before the rename. Callers hold a file lock so that
+    concurrent ranks do not build it twice. Returns what ``build`` returns.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{final.name}.tmp-', dir=final.parent))
+    try:
+        result = build(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp creates 0700; the data should be as readable as a mkdir'ed folder
+        if final.exists():
+            if replace:
+                shutil.rmtree(final)
+            else:
+                final.rmdir()
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result

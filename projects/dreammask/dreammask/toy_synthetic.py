@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from ovseg.datasets.toy_scenes import CLASSES, NAME_TO_ID, _file_lock, render_scene
+from ovseg.utils.atomic_io import build_dir_atomically
 
 GENERATOR_VERSION = 2  # 1: ToyScenes' painter, no meta.json; 2: styles + meta.json
 STYLES = ('flat', 'toy')
@@ -139,16 +138,8 @@ def generate_toy_synthetic(out_dir: str | os.PathLike, classes: Sequence[str] = 
         if found is None and out.exists() and any(out.iterdir()):
             raise FileExistsError(f'{out} exists but holds no toy synthetic scenes (no meta.json / .complete); '
                                   'delete it or use another data_root')
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix='.toy_synthetic_'))
-        try:
-            _write(tmp, params)
-            os.chmod(tmp, 0o755)
-            if out.exists():  # an empty directory, or version-1 scenes generated before styles existed
-                shutil.rmtree(out)
-            os.rename(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        # replace: an empty directory, or version-1 scenes generated before styles existed
+        build_dir_atomically(out, lambda tmp: _write(tmp, params), replace=True)
     return out
 
 

@@ -44,9 +44,7 @@ from ovseg.registry import MODELS
 from .language import (
     ANSWER_LIST,
     EVAL_SEG_QUESTION,
-    IGNORE_INDEX,
     IMAGE_PLACEHOLDER,
-    collate_conversations,
     encode_conversation,
     expand_image_tokens,
     stop_token_ids,
@@ -209,7 +207,7 @@ class MaskCaptionSa2VA(Sa2VA):
                  features: Mapping[str, Any], index: Sequence[int]) -> tuple[list[Tensor], Tensor]:
         encoded = [encode_conversation(self.tokenizer, conv, self.template, num_image_tokens=int(v.shape[0]),
                                        max_length=self.max_length) for conv, v in zip(turns, visual)]
-        hidden, input_ids, answer_ce = self._llm(encoded, visual)
+        hidden, input_ids, answer_ce = self.conversation_forward(encoded, visual)
         seg = self.seg_embeddings(hidden, input_ids)
         for i, s in enumerate(seg):
             if s.shape[0] != 1:
@@ -217,20 +215,6 @@ class MaskCaptionSa2VA(Sa2VA):
                                  f'"[SEG]" in it, or cut by max_length={self.max_length}?)')
         one = _select_features(features, index)
         return self.grounding_encoder.decode(one, seg), answer_ce
-
-    def _llm(self, encoded: Sequence[Mapping[str, Tensor]], visual: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """One LLM pass over right-padded conversations: (last hidden states, input ids, answer CE)."""
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        batch = collate_conversations(encoded, pad)
-        device = visual[0].device
-        input_ids, labels = batch['input_ids'].to(device), batch['labels'].to(device)
-        embeds = self.embed_with_images(input_ids, visual)
-        out = self.language_model(inputs_embeds=embeds, attention_mask=batch['attention_mask'].to(device),
-                                  output_hidden_states=True, return_dict=True)
-        logits = out.logits[:, :-1].float()
-        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                             ignore_index=IGNORE_INDEX)
-        return out.hidden_states[-1], input_ids, ce
 
     # ------------------------------------------------------------------------------------------------ training
     def loss(self, inputs: Any, data_samples: Sequence[Any]) -> dict[str, Tensor]:
@@ -322,7 +306,7 @@ class MaskCaptionSa2VA(Sa2VA):
             encoded.append(encode_conversation(self.tokenizer, [(question, text)], self.template,
                                                max_length=self.max_length))
             tokens.append(tok)
-        _, _, ce = self._llm(encoded, tokens)
+        _, _, ce = self.conversation_forward(encoded, tokens)
         return ce
 
     def _zero(self) -> Tensor:

@@ -232,13 +232,10 @@ class Sa2VA(BaseModel):
         projected = self.text_hidden_fcs(hidden[seg])
         return list(projected.split(seg.sum(1).tolist()))
 
-    # ------------------------------------------------------------------------------------------------ training
-    def loss(self, inputs: Any, data_samples: Sequence[Any]) -> dict[str, Tensor]:
-        tiles, sam = self.split_inputs(inputs)
-        visual = self.visual_tokens(tiles)
-        encoded = [encode_conversation(self.tokenizer, ds.metainfo['conversation'], self.template,
-                                       num_image_tokens=int(v.shape[0]), max_length=self.max_length)
-                   for ds, v in zip(data_samples, visual)]
+    def conversation_forward(self, encoded: Sequence[Mapping[str, Tensor]], visual: Sequence[Tensor]) \
+            -> tuple[Tensor, Tensor, Tensor]:
+        """One LLM pass over ``encode_conversation`` outputs (right-padded, image tokens placed): returns the
+        last-layer hidden states, the input ids and the next-token CE on the supervised (answer) tokens."""
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         batch = collate_conversations(encoded, pad)
         device = visual[0].device
@@ -247,9 +244,20 @@ class Sa2VA(BaseModel):
         out = self.language_model(inputs_embeds=embeds, attention_mask=batch['attention_mask'].to(device),
                                   output_hidden_states=True, return_dict=True)
         logits = out.logits[:, :-1].float()
-        llm_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                   ignore_index=IGNORE_INDEX)
-        seg = self.seg_embeddings(out.hidden_states[-1], input_ids)
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                             ignore_index=IGNORE_INDEX)
+        return out.hidden_states[-1], input_ids, ce
+
+    # ------------------------------------------------------------------------------------------------ training
+    def loss(self, inputs: Any, data_samples: Sequence[Any]) -> dict[str, Tensor]:
+        tiles, sam = self.split_inputs(inputs)
+        visual = self.visual_tokens(tiles)
+        encoded = [encode_conversation(self.tokenizer, ds.metainfo['conversation'], self.template,
+                                       num_image_tokens=int(v.shape[0]), max_length=self.max_length)
+                   for ds, v in zip(data_samples, visual)]
+        hidden, input_ids, llm_loss = self.conversation_forward(encoded, visual)
+        device = visual[0].device
+        seg = self.seg_embeddings(hidden, input_ids)
         features = self.grounding_encoder.image_features(self.sam_pixels(sam))
         masks = self.grounding_encoder.decode(features, seg)
         gts = []

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,7 @@ from mmengine.logging import print_log
 
 from ovseg.datasets.toy_scenes import CLASSES, SPLIT_CODES, _file_lock, _stuff_texture, _thing_mask
 from ovseg.registry import DATASETS
-from ovseg.utils.atomic_io import atomic_write_bytes
+from ovseg.utils.atomic_io import atomic_write_bytes, build_dir_atomically
 
 from .sav import SAVFramePairNpzDataset, write_frame_pair_npz
 
@@ -204,16 +202,7 @@ def ensure_toy_frame_pairs(data_root: str | os.PathLike = 'data/toy_frame_pairs'
             return _check_meta(root, p)
         if root.exists() and any(root.iterdir()):
             raise FileExistsError(f'{root} exists but is not complete (no meta.json); delete it to regenerate')
-        tmp = Path(tempfile.mkdtemp(prefix=f'.{root.name}.tmp-', dir=root.parent))
-        try:
-            meta = generate_toy_frame_pairs(tmp, **p)
-            os.chmod(tmp, 0o755)
-            if root.exists():
-                root.rmdir()
-            os.rename(tmp, root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        meta = build_dir_atomically(root, lambda tmp: generate_toy_frame_pairs(tmp, **p))
     summary = ', '.join(f"{s}: {c['pairs']} pairs of {c['scenes']} scenes ({c['dropped_small']} dropped < "
                         f"{p['min_area']} px)" for s, c in meta['counts'].items())
     print_log(f'ToyScenes frame pairs {root}: {summary}', logger='current')

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ from ovseg.datasets.toy_referring import IMAGE_ID_STRIDE, REFERRING_DIR, REFS_FI
 from ovseg.datasets.toy_scenes import SPLIT_CODES, _file_lock, ensure_toy_scenes
 from ovseg.registry import DATASETS
 from ovseg.structures.panoptic_format import read_panoptic_png
-from ovseg.utils.atomic_io import atomic_write_bytes
+from ovseg.utils.atomic_io import atomic_write_bytes, build_dir_atomically
 
 from .datasets import GroundingReferringDataset, PanopticGroundingDataset
 from .grounding import write_grounding_json
@@ -143,16 +141,7 @@ def ensure_toy_seem(data_root: str | os.PathLike = 'data/toy_scenes', generate: 
             return _check_meta(folder, expected)
         if folder.exists() and any(folder.iterdir()):
             raise FileExistsError(f'{folder} exists but is not complete (no meta.json); delete it to regenerate')
-        tmp = Path(tempfile.mkdtemp(prefix=f'.{SEEM_DIR}.tmp-', dir=root))
-        try:
-            meta = generate_toy_seem(root, tmp)
-            os.chmod(tmp, 0o755)
-            if folder.exists():
-                folder.rmdir()
-            os.rename(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        meta = build_dir_atomically(folder, lambda tmp: generate_toy_seem(root, tmp))
     print_log(f'toy SEEM groundings {folder}: {meta["counts"]}', logger='current')
     return meta
 
