@@ -120,13 +120,7 @@ class MaskedAttentionDecoder(nn.Module):
             normalised last-layer queries), ``aux_outputs`` (one dict per earlier prediction, same keys) and,
             with extra query groups, ``extra = {group: {pred_masks, query_feats, aux_outputs}}``.
         """
-        if len(multi_scale_features) != self.num_feature_levels:
-            raise ValueError(f'expected {self.num_feature_levels} feature levels, got {len(multi_scale_features)}')
-        src, pos, sizes = [], [], []
-        for i, x in enumerate(multi_scale_features):
-            sizes.append(tuple(x.shape[-2:]))
-            pos.append(self.pe_layer(x).flatten(2).permute(2, 0, 1))
-            src.append((self.input_proj[i](x).flatten(2) + self.level_embed.weight[i][None, :, None]).permute(2, 0, 1))
+        src, pos, sizes = self.memory(multi_scale_features)
         bs = src[0].shape[1]
         query_embed = self.query_embed.weight.unsqueeze(1).repeat(1, bs, 1)
         output = self.query_feat.weight.unsqueeze(1).repeat(1, bs, 1)
@@ -155,6 +149,18 @@ class MaskedAttentionDecoder(nn.Module):
                                                       weights, i + 1))
         logits = self._class_logits(predictions, mask_features, weights, class_inputs)
         return self._collect(predictions, logits, groups)
+
+    def memory(self, multi_scale_features: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor], list[tuple]]:
+        """Per level: projected features + level embedding (HW×B×C), sine positions (HW×B×C) and (H, W): what the
+        masked cross-attention reads."""
+        if len(multi_scale_features) != self.num_feature_levels:
+            raise ValueError(f'expected {self.num_feature_levels} feature levels, got {len(multi_scale_features)}')
+        src, pos, sizes = [], [], []
+        for i, x in enumerate(multi_scale_features):
+            sizes.append(tuple(x.shape[-2:]))
+            pos.append(self.pe_layer(x).flatten(2).permute(2, 0, 1))
+            src.append((self.input_proj[i](x).flatten(2) + self.level_embed.weight[i][None, :, None]).permute(2, 0, 1))
+        return src, pos, sizes
 
     def _prediction_heads(self, output: Tensor, mask_features: Tensor, attn_size: tuple[int, int] | None,
                           weights: Tensor | None, step: int) -> tuple[Tensor, Tensor, Tensor | None]:

@@ -270,14 +270,8 @@ class SEEMDecoder(MaskedAttentionDecoder):
             ``prev_mask`` (B×ns×H×W, the selected mask per prompt); ``aux_outputs``: the same keys (without
             ``prev_mask``) for the 9 earlier predictions, first to last.
         """
-        if len(multi_scale_features) != self.num_feature_levels:
-            raise ValueError(f'expected {self.num_feature_levels} feature levels, got {len(multi_scale_features)}')
         class_inputs = dict(class_inputs or {})
-        src, pos, sizes = [], [], []
-        for i, x in enumerate(multi_scale_features):
-            sizes.append(tuple(x.shape[-2:]))
-            pos.append(self.pe_layer(x).flatten(2).permute(2, 0, 1))
-            src.append((self.input_proj[i](x).flatten(2) + self.level_embed.weight[i][None, :, None]).permute(2, 0, 1))
+        src, pos, sizes = self.memory(multi_scale_features)
         bs = src[0].shape[1]
         obj_pos = self.query_embed.weight.unsqueeze(1).repeat(1, bs, 1)
         obj = self.query_feat.weight.unsqueeze(1).repeat(1, bs, 1)
