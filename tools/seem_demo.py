@@ -32,6 +32,7 @@ from mmengine.utils import import_modules_from_strings  # noqa: E402
 
 from ovseg.cli import run_tool  # noqa: E402
 from ovseg.engine.checkpoint_files import load_model_weights  # noqa: E402
+from ovseg.models.peft import apply_peft  # noqa: E402
 from ovseg.registry import MODELS  # noqa: E402
 from ovseg.structures import SegDataSample  # noqa: E402
 from ovseg.visualization import default_palette, draw_panoptic  # noqa: E402
@@ -75,6 +76,8 @@ def build_model(config: str, checkpoint: str | None, random_weights: bool, devic
     model = MODELS.build(model_cfg)
     if not hasattr(model, 'predict_spatial'):
         raise ValueError(f'{config}: the model is {type(model).__name__}, not SEEM')
+    # a fine-tuning config's adapters / LoRA (its `peft` key), so its checkpoints load with them
+    apply_peft(model, cfg.get('peft'))
     if checkpoint:
         load_model_weights(model, checkpoint, warn=lambda msg: print(f'warning: {msg}', file=sys.stderr))
     elif not random_weights:

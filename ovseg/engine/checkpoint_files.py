@@ -160,7 +160,8 @@ def load_model_weights(model: nn.Module, filename: str, warn: Callable[[str], No
     """Weights-only load of ``filename`` into ``model`` for tools without a runner (demo, analysis).
 
     Takes ``state_dict`` (mmengine) or ``model`` (detectron2) or a flat dict, strips a DDP ``module.``
-    prefix, applies :func:`check_fit` (no match = error, partial = warning) and copies what fits.
+    prefix, maps base names onto a LoRA-wrapped model's (``adapt_base_state_dict``), applies :func:`check_fit`
+    (no match = error, partial = warning) and copies what fits.
     """
     ckpt = load_checkpoint_file(filename, map_location=map_location)
     if not isinstance(ckpt, Mapping):
@@ -171,6 +172,8 @@ def load_model_weights(model: nn.Module, filename: str, warn: Callable[[str], No
             state_dict = ckpt[key]
             break
     state_dict = {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
+    from ovseg.models.peft import adapt_base_state_dict  # a base checkpoint into a LoRA-wrapped model
+    state_dict, _ = adapt_base_state_dict(state_dict, model)
     fit = check_fit(filename, model, state_dict, exact=False, warn=warn)
     fit.meta = dict(ckpt.get('meta') or {}) if isinstance(ckpt.get('meta'), Mapping) else {}
     own = model.state_dict()

@@ -15,5 +15,8 @@ default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=max_iter
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(window_size=20)
-custom_hooks = [dict(type='VocabularyHook')]
+# VocabularyHook: classes from the data; TrainBatchSizeCheckHook: train_batch_size_total = per_gpu x world size x
+# accumulation or a clear error; EvaluateAtStartHook: validation before training when evaluate_at_start=True.
+custom_hooks = [dict(type='VocabularyHook'), dict(type='TrainBatchSizeCheckHook'), dict(type='EvaluateAtStartHook')]
+evaluate_at_start = False  # SEEM EVAL_AT_START
 randomness = dict(seed=0)

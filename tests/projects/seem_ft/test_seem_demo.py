@@ -55,3 +55,17 @@ def test_classes_panoptic_and_errors(tmp_path, image, capsys):
     with pytest.raises(SystemExit):
         run_tool(seem_demo.main, [image, '--config', CONFIG, '--points', '1,1', '--out', str(out)])
     assert 'no --checkpoint' in capsys.readouterr().err
+
+
+def test_fine_tuned_adapters_are_built_and_loaded(tmp_path):
+    """A fine-tuning config's `peft` (decoder adapters) is applied, so its checkpoint loads with the adapters;
+    a base (converted) checkpoint still loads into the adapted model."""
+    cfg = 'configs/seem_ft/seem_tiny_toy-frozen-backbone-decoder-adapter.py'
+    model = seem_demo.build_model(cfg, None, random_weights=True, device='cpu')
+    adapter_keys = [k for k in model.state_dict() if '.adapters.' in k]
+    assert adapter_keys
+    state = {k: torch.full_like(v, 0.5) if k in adapter_keys else v for k, v in model.state_dict().items()}
+    ckpt = tmp_path / 'ft.pth'
+    torch.save({'state_dict': state, 'meta': {}}, ckpt)
+    loaded = seem_demo.build_model(cfg, str(ckpt), random_weights=False, device='cpu')
+    assert all(torch.equal(loaded.state_dict()[k], state[k]) for k in adapter_keys)
