@@ -1,6 +1,6 @@
 # SEEM v1 fine-tuning on a user's own data (the converter's layout) with the official recipe values.
 # Sources: SEEM v1.0 configs/seem/focal{t,l}_unicl_lang_v1.yaml (SOLVER, INPUT), assets/readmes/TRAIN.md (batch 16,
-# 50 epochs, lr 1e-4); summary shared/reference/seem.md §2.2-2.3. Leaves: seem-{strategy}_{focalt|focall}_8xb2-50e_
+# 50 epochs, lr 1e-4) (SEEM v1.0 assets/readmes/TRAIN.md). Leaves: seem-{strategy}_{focalt|focall}_8xb2-50e_
 # custom.py = model (_base_/seem_{focalt,focall}_model.py) x strategy (_base_/strategy_*.py) x this recipe.
 #
 # Data: tools/dataset_converters/colour_masks_to_seem.py --out {data_root} --split train|val writes

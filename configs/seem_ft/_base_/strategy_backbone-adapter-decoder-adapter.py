@@ -1,4 +1,5 @@
-# Strategy "backbone adapters, decoder adapters" (FORK-A, shared/reference/seem.md §4.1). Backbone: one serial
+# Strategy "backbone adapters, decoder adapters" (FORK-A:
+# msdkarimi/Segment-Everything-Everywhere-All-At-Once@fine-tune). Backbone: one serial
 # bottleneck C -> C/4 -> C per FocalNet block on the output of its focal modulation (FORK-A's place: "after
 # modulation in every FocalModulationBlock"), zero-initialised. Decoder: as strategy_frozen-backbone-decoder-adapter.
 # Everything else is frozen. The adapters train: the runner builds the optimizer after peft and trainable_params

@@ -1,4 +1,5 @@
-# Strategy "backbone adapters, full decoder" (FORK-A, shared/reference/seem.md §4.1): the backbone adapters of
+# Strategy "backbone adapters, full decoder" (FORK-A:
+# msdkarimi/Segment-Everything-Everywhere-All-At-Once@fine-tune): the backbone adapters of
 # strategy_backbone-adapter-decoder-adapter + the whole SEEM decoder as SEEM's default (spatial-only parameters
 # frozen: no spatial training in ovseg). Frozen: backbone weights, pixel decoder, language encoder.
 peft = [

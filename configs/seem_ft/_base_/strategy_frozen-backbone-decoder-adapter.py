@@ -1,4 +1,5 @@
-# Strategy "frozen backbone, decoder adapters" (SEEM fine-tuning fork FORK-A, shared/reference/seem.md §4.1).
+# Strategy "frozen backbone, decoder adapters" (SEEM fine-tuning fork FORK-A:
+# msdkarimi/Segment-Everything-Everywhere-All-At-Once@fine-tune).
 # Trains only the adapters added to SEEM's decoder: a serial bottleneck d -> d/2 -> d after the cross-attention,
 # self-attention and FFN of every decoder layer, and one parallel adapter beside the mask head (its output is added
 # to mask_embed); zero-initialised, so step 0 is the pretrained SEEM (projects/seem_ft/seem_ft/strategies.py).

@@ -1,14 +1,14 @@
 """SEEM's language encoder (``sem_seg_head.predictor.lang_encoder``): CLIP-style text transformer + projection.
 
-SEEM v1.0 ``modeling/language/vlpencoder.py`` (``LanguageEncoder``) wraps ``LangEncoder/transformer.py``: a causal
-CLIP text transformer (``MODEL.TEXT``: CONTEXT_LENGTH 77, WIDTH 512, HEADS 8, LAYERS 12, AUTOGRESSIVE True, vocab
-49408 from the CLIP tokenizer), QuickGELU, TF-style LayerNorm with eps 1e-12, then ``lang_proj`` (WIDTH×DIM_PROJ,
-truncated-normal 0.02) and ``logit_scale`` (a scalar initialised to 1). Here the transformer is open_clip's
-``TextTransformer`` configured identically (parity shown in ``shared/reference/wave2_feasibility.md`` §2.5), held as
-``lang_encoder`` so keys read ``lang_encoder.transformer.resblocks.*`` — SEEM's ``lang_encoder.resblocks.*`` map by
-a rename (``ovseg.models.utils.seem_names``). Tokenisation is open_clip's ``SimpleTokenizer`` (the OpenAI BPE SEEM
-loads through HF's ``CLIPTokenizer``; ids agree up to and including EOT; padding differs — 0 here, EOT in HF —
-which changes nothing under the causal mask and the EOT / attention-mask selections).
+SEEM v1.0 ``modeling/language/vlpencoder.py`` (``LanguageEncoder``) wraps ``LangEncoder/transformer.py``: a causal CLIP
+text transformer (``MODEL.TEXT``: CONTEXT_LENGTH 77, WIDTH 512, HEADS 8, LAYERS 12, AUTOGRESSIVE True, vocab 49408 from
+the CLIP tokenizer), QuickGELU, TF-style LayerNorm with eps 1e-12, then ``lang_proj`` (WIDTH×DIM_PROJ, truncated-normal
+0.02) and ``logit_scale`` (a scalar initialised to 1). Here the transformer is open_clip's ``TextTransformer``
+configured identically (parity with SEEM's ``LangEncoder/transformer.py`` checked to 1.2e-6), held as ``lang_encoder``
+so keys read ``lang_encoder.transformer.resblocks.*`` — SEEM's ``lang_encoder.resblocks.*`` map by a rename
+(``ovseg.models.utils.seem_names``). Tokenisation is open_clip's ``SimpleTokenizer`` (the OpenAI BPE SEEM loads through
+HF's ``CLIPTokenizer``; ids agree up to and including EOT; padding differs — 0 here, EOT in HF — which changes nothing
+under the causal mask and the EOT / attention-mask selections).
 
 What SEEM does with it, reproduced here:
 

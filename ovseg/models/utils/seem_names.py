@@ -1,8 +1,8 @@
 """Official SEEM v1 checkpoint keys → ovseg keys, for the backbone, the pixel decoder and the language encoder.
 
-SEEM's released ``seem_focal{l,t}_v1.pt`` are plain ``GeneralizedSEEM.state_dict()``s (``shared/reference/seem.md``
-§2.4). ovseg's modules keep the official inner names, so these three parts convert by prefix, with one rename
-inside the text transformer (open_clip nests the residual blocks under ``transformer``):
+SEEM's released ``seem_focal{l,t}_v1.pt`` are plain ``GeneralizedSEEM.state_dict()``s (SEEM v1.0
+``modeling/BaseModel.py::save_pretrained``). ovseg's modules keep the official inner names, so these three parts convert
+by prefix, with one rename inside the text transformer (open_clip nests the residual blocks under ``transformer``):
 
 =========================================================  =====================================================
 official                                                   ovseg

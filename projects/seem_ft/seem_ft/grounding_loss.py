@@ -4,7 +4,7 @@ Source: SEEM v1.0 ``modeling/modules/criterion.py`` (``loss_groundings``), ``mod
 (``grounding_forward``), weights from ``configs/seem/focall_unicl_lang_v1.yaml`` (``GCLASS_WEIGHT 0.4``,
 ``GMASK_WEIGHT 1.0``, ``GDICE_WEIGHT 1.0``, ``GROUNDING.TEXT_WEIGHT 2.0`` / ``CLASS_WEIGHT 0.5``; the matcher costs are
 the mask branch's ``CLASS_WEIGHT 2`` / ``MASK_WEIGHT 5`` / ``DICE_WEIGHT 5``; ``TRAIN_NUM_POINTS 12544``,
-``OVERSAMPLE_RATIO 3``, ``IMPORTANCE_SAMPLE_RATIO 0.75``). Summary: ``shared/reference/seem.md`` §1.4, §1.6.
+``OVERSAMPLE_RATIO 3``, ``IMPORTANCE_SAMPLE_RATIO 0.75``).
 
 Per image with G sentences and the grounding queries' outputs (``pred_gmasks`` B×Qg×H×W, ``pred_gtexts``
 B×Qg×D):

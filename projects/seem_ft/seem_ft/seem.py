@@ -2,7 +2,7 @@
 
 Source: SEEM v1.0 ``modeling/architectures/seem_model_v1.py`` (``GeneralizedSEEM``: ``forward_seg``,
 ``prepare_targets``, ``evaluate``, ``evaluate_grounding``, ``evaluate_interactive``), ``from_config`` for the loss
-weights, ``configs/seem/focal{l,t}_unicl_lang_v1.yaml`` for the values; summary ``shared/reference/seem.md`` §1.
+weights, ``configs/seem/focal{l,t}_unicl_lang_v1.yaml`` for the values.
 
 Parts (attribute ← official prefix): ``backbone`` ← ``backbone`` (:class:`~ovseg.models.backbones.FocalNet`),
 ``pixel_decoder`` ← ``sem_seg_head.pixel_decoder`` (:class:`TransformerEncoderPixelDecoder`),

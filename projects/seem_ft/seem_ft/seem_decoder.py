@@ -3,7 +3,7 @@
 Source: SEEM v1.0 (``UX-Decoder/Segment-Everything-Everywhere-All-At-Once``, branch ``v1.0`` @ ``7b2e76d``):
 ``modeling/interface/seem_v1.py`` (``SEEMDecoder``), ``modeling/interface/prototype/attention_data_struct_seemv1.py``
 (``AttentionDataStruct``), ``modeling/utils/interactive.py`` (``rand_sample``) and the ``ATTENTION_ARCH`` block of
-``configs/seem/focall_unicl_lang_v1.yaml``; summary in ``shared/reference/seem.md`` §1.3-1.5.
+``configs/seem/focall_unicl_lang_v1.yaml``.
 
 What is reused from :class:`~ovseg.models.decoders.MaskedAttentionDecoder` (same names as the official predictor,
 so ``sem_seg_head.predictor.*`` loads by prefix): ``transformer_{cross,self}_attention_layers`` /

@@ -1,11 +1,11 @@
 """SEEM fine-tuning strategies (issue 11): which parameters train, expressed with the core ``peft`` /
 ``trainable_params`` config keys (``configs/seem_ft/_base_/strategy_*.py``), and the helpers that count them.
 
-Four strategies = {frozen backbone, backbone adapters} × {decoder adapters, full decoder}, the strategies of the
-public SEEM fine-tuning fork (``shared/reference/seem.md`` §4.1, FORK-A), plus LoRA variants. In every one the
-language encoder and the pixel decoder stay frozen (SEEM ``SOLVER.FIX_PARAM.{lang_encoder,pixel_decoder}`` True,
-the official default), and so do the decoder's spatial (interactive) parameters, which only spatial training, not
-implemented in ovseg, would give a gradient.
+Four strategies = {frozen backbone, backbone adapters} × {decoder adapters, full decoder}, the strategies of the public
+SEEM fine-tuning fork (FORK-A: ``msdkarimi/Segment-Everything-Everywhere-All-At-Once@fine-tune``), plus LoRA variants.
+In every one the language encoder and the pixel decoder stay frozen (SEEM
+``SOLVER.FIX_PARAM.{lang_encoder,pixel_decoder}`` True, the official default), and so do the decoder's spatial
+(interactive) parameters, which only spatial training, not implemented in ovseg, would give a gradient.
 
 * **Decoder adapters** (:class:`SEEMDecoderAdapters`, a ``peft`` entry): a serial bottleneck ``d → d/2 → d``
   (ReLU, zero-initialised up-projection) on the output of the cross-attention, self-attention and FFN layer of

@@ -1,7 +1,7 @@
 """SEEM's grounding JSON, keyed to panoptic segments: the schema, a validating reader and a writer.
 
 SEEM trains grounding on a RefCOCO-style JSON (``refcoco2json``: COCO images + the referred instance annotations,
-each with ``sentences``; reference: ``/work/shared/reference/seem.md`` §3.4) whose masks are polygons, rasterised
+each with ``sentences``; SEEM v1.0 ``datasets/utils/refcoco2json.py``) whose masks are polygons, rasterised
 before the augmentation. Here an annotation names a **panoptic segment** instead of carrying a polygon: its mask is
 ``pan_id == segment_id`` of the image's panoptic PNG, so it follows every geometric transform of the panoptic map
 (LSJ resize, crop, flip) exactly, and a grounding can never disagree with the panoptic labels.
