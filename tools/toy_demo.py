@@ -27,6 +27,7 @@ from mmengine.config import Config  # noqa: E402
 
 from ovseg.cli import run_tool  # noqa: E402
 from ovseg.datasets.toy_scenes import ensure_toy_scenes  # noqa: E402
+from ovseg.engine.checkpoint_files import find_resume_checkpoint  # noqa: E402
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 CONFIG = osp.join(REPO, 'configs', 'fcclip', 'fcclip_tiny_toy-scenes.py')
@@ -111,15 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             ]
         _run(cmd, osp.join(work_dir, 'train.log'))
         print(f'    trained in {time.time() - t0:.0f}s', flush=True)
-    last = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(last):
-        with open(last) as f:
-            ckpt = f.read().strip()
-    else:
-        cands = sorted(glob.glob(osp.join(work_dir, 'iter_*.pth')), key=osp.getmtime)
-        if not cands:
-            raise SystemExit(f'no checkpoint in {work_dir}; run without --skip-train')
-        ckpt = cands[-1]
+    # the work dir's last_checkpoint (relative to the work dir), resolved as --resume resolves it
+    ckpt = find_resume_checkpoint(work_dir)
+    if ckpt is None:
+        raise SystemExit(f'no checkpoint in {work_dir}; run without --skip-train')
 
     print(f'[3/4] evaluating {osp.basename(ckpt)} on the toy val split', flush=True)
     eval_dir = osp.join(work_dir, 'eval')
