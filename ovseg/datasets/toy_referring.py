@@ -49,7 +49,7 @@ from ovseg.utils.atomic_io import atomic_write_bytes, build_dir_atomically
 
 from .refer import grounding_refseg_gt, refer_grounding_json
 from .referring import RefCocoDataset, decode_rle, load_refs_file
-from .toy_scenes import SPLIT_CODES, _file_lock, ensure_toy_scenes
+from .toy_scenes import SPLIT_CODES, _file_lock, ensure_toy_scenes, with_defaults
 
 __all__ = ['REFERRING_DIR', 'REFERRING_DEFAULTS', 'COLOUR_WORDS', 'ToySegment', 'describe_segments',
            'generate_toy_referring', 'ensure_toy_referring', 'toy_trivial_baselines', 'ToyReferringDataset']
@@ -177,11 +177,7 @@ def describe_segments(segments: Sequence[ToySegment], margin: float = REFERRING_
 
 # ---------------------------------------------------------------------------------------------------- generation
 def _normalise(**params: Any) -> dict[str, Any]:
-    unknown = set(params) - set(REFERRING_DEFAULTS)
-    if unknown:
-        raise TypeError(f'unknown ToyScenes referring parameter(s) {sorted(unknown)}; valid: '
-                        f'{sorted(REFERRING_DEFAULTS)}')
-    p = {**REFERRING_DEFAULTS, **params}
+    p = with_defaults(params, REFERRING_DEFAULTS, 'ToyScenes referring')
     if isinstance(p['expressions_per_object'], bool) or not isinstance(p['expressions_per_object'], int) \
             or p['expressions_per_object'] < 1:
         raise ValueError(f"expressions_per_object must be a positive integer, got {p['expressions_per_object']!r}")

@@ -201,11 +201,17 @@ def render_scene(rng: np.random.Generator, size: tuple[int, int], things: list[i
 
 
 # --------------------------------------------------------------------------------------------- writing
-def _normalise_params(**params: Any) -> dict[str, Any]:
-    unknown = set(params) - set(DEFAULTS)
+def with_defaults(params: dict[str, Any], defaults: dict[str, Any], what: str) -> dict[str, Any]:
+    """``defaults`` updated by ``params``; an unknown key is a TypeError naming it and the valid ones (the
+    generated toy datasets' parameter check)."""
+    unknown = set(params) - set(defaults)
     if unknown:
-        raise TypeError(f'unknown ToyScenes parameter(s) {sorted(unknown)}; valid: {sorted(DEFAULTS)}')
-    p = {**DEFAULTS, **params}
+        raise TypeError(f'unknown {what} parameter(s) {sorted(unknown)}; valid: {sorted(defaults)}')
+    return {**defaults, **params}
+
+
+def _normalise_params(**params: Any) -> dict[str, Any]:
+    p = with_defaults(params, DEFAULTS, 'ToyScenes')
     size = p['size']
     p['size'] = [int(size), int(size)] if isinstance(size, int) else [int(v) for v in size]
     p['novel_classes'] = sorted(str(n) for n in p['novel_classes'])

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from mmengine.logging import print_log
 
-from ovseg.datasets.toy_scenes import CLASSES, SPLIT_CODES, _file_lock, _stuff_texture, _thing_mask
+from ovseg.datasets.toy_scenes import CLASSES, SPLIT_CODES, _file_lock, _stuff_texture, _thing_mask, with_defaults
 from ovseg.registry import DATASETS
 from ovseg.utils.atomic_io import atomic_write_bytes, build_dir_atomically
 
@@ -112,11 +112,7 @@ def draw_toy_pair_scene(spec: dict[str, Any], moved: bool) -> tuple[np.ndarray, 
 
 # ---------------------------------------------------------------------------------------------------- writing
 def _normalise(**params: Any) -> dict[str, Any]:
-    unknown = set(params) - set(TOY_PAIRS_DEFAULTS)
-    if unknown:
-        raise TypeError(f'unknown ToyScenes frame-pair parameter(s) {sorted(unknown)}; valid: '
-                        f'{sorted(TOY_PAIRS_DEFAULTS)}')
-    p = {**TOY_PAIRS_DEFAULTS, **params}
+    p = with_defaults(params, TOY_PAIRS_DEFAULTS, 'ToyScenes frame-pair')
     size = p['size']
     p['size'] = [int(size), int(size)] if isinstance(size, int) else [int(v) for v in size]
     for key in ('num_train', 'num_val', 'min_things', 'max_things', 'min_area'):
