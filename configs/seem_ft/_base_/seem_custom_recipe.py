@@ -21,7 +21,8 @@ base_lr = 1e-4  # SOLVER.BASE_LR
 max_epochs = 50  # SOLVER.MAX_NUM_EPOCHS
 evaluate_at_start = False  # EVAL_AT_START
 # In the leaves (they touch `model`, which the model base owns): panoptic_on / instance_on
-# (MODEL.DECODER.TEST.PANOPTIC_ON / INSTANCE_ON) and num_classes (MODEL.ENCODER.NUM_CLASSES).
+# (MODEL.DECODER.TEST.PANOPTIC_ON / INSTANCE_ON, with the val_evaluator they imply) and num_classes
+# (MODEL.ENCODER.NUM_CLASSES).
 # MODEL.DECODER.HIDDEN_DIM / CONVS_DIM / MASK_DIM 512: in _base_/seem_{focalt,focall}_model.py (checkpoint's).
 data_root = 'data/custom_seem/'
 
@@ -78,7 +79,7 @@ test_dataloader = dict(
                  **{k: v for k, v in _split('val').items() if k != 'data_prefix'},
                  data_prefix=dict(img='images/val/', seg='panoptic_val/'), test_mode=True,
                  pipeline=referring_pipeline))
-val_evaluator = [dict(type='PanopticMetric'), dict(type='SemSegMetric')]
+val_evaluator = [dict(type='PanopticMetric'), dict(type='SemSegMetric')]  # the leaves set it from their switches
 test_evaluator = [dict(type='ReferringSegMetric')]
 
 # ---- schedule: AdamW lr 1e-4, wd 0.05, full-model clipping 5.0, MultiStep at 0.88889 / 0.96296 of the schedule ---

@@ -144,7 +144,8 @@ class InstanceMaskAPMetric(BaseMetric):
             pan = pan[0] if pan.ndim == 3 else pan
             gts = gt_instances_from_panoptic(pan, ds.get('segments_info') or [], is_thing)
             if 'pred_instances' not in ds:
-                raise KeyError(f'image {image_id!r}: data sample has no "pred_instances"')
+                raise KeyError(f'image {image_id!r}: data sample has no "pred_instances" (does the model predict '
+                               'instances? e.g. model.test_cfg.instance_on=True)')
             inst = ds['pred_instances']
             masks = to_numpy(inst['masks']).astype(bool, copy=False)
             labels = to_numpy(inst['labels']).astype(np.int64).reshape(-1)

@@ -113,6 +113,9 @@ class PanopticMetric(BaseMetric):
         category_index = {k: k for k in range(num_classes)}
         for i, ds in enumerate(data_samples):
             image_id = ds.get('img_id', ds.get('img_path', len(self.results) + i))
+            if 'pred_panoptic_seg' not in ds:
+                raise KeyError(f'image {image_id!r}: data sample has no "pred_panoptic_seg" (does the model predict '
+                               'panoptic maps? e.g. model.test_cfg.panoptic_on=True)')
             pred = to_numpy(get_field(ds, 'pred_panoptic_seg', image_id))
             pred = pred[0] if pred.ndim == 3 else pred
             pred_segments = _clean_segments(ds.get('pred_segments_info'), 'prediction', image_id)

@@ -10,7 +10,7 @@ from mmengine.structures import InstanceData
 from ovseg.evaluation.metrics.referring_metric import ReferringSegMetric
 from ovseg.structures import SegDataSample
 from projects.seem_ft.seem_ft import SEEM_CRITERION, SEEMGroundingLoss, groundings
-from tests.projects.seem_ft.tiny_seem import CLASSES, IS_THING, build_tiny
+from tests.projects.seem_ft.tiny_seem import CLASSES, IS_THING, build_tiny, tiny_cfg
 
 
 @pytest.fixture(scope='module')
@@ -164,3 +164,48 @@ def test_predict_spatial_point_and_box(model):
     with pytest.raises(ValueError, match='at least one'):
         model.predict_spatial(img)
     assert model.predict_grounding(img, ['the red thing', 'sky']).shape == (2, 50, 70)
+
+
+def test_instance_predict_feeds_the_panoptic_derived_mask_ap(model):
+    """``instance_on`` (the leaves' switch) gives ``pred_instances`` that InstanceMaskAPMetric scores against the
+    thing segments of the panoptic GT, the custom-data protocol (colour masks do not overlap)."""
+    from ovseg.evaluation.metrics.instance_ap_metric import InstanceMaskAPMetric
+    inst_model = build_tiny(test_cfg=dict(tiny_cfg().model.test_cfg, instance_on=True))
+    inst_model.set_vocabulary(CLASSES, IS_THING, 'test')
+    inst_model.eval()
+    data = _batch(inst_model, (False,), train=False)
+    with torch.no_grad():
+        pred = inst_model(**data, mode='predict')[0]
+    masks, labels = pred.pred_instances.masks, pred.pred_instances.labels
+    assert masks.shape[1:] == (64, 64) and len(masks) == len(labels) == len(pred.pred_instances.scores) > 0
+    assert all(IS_THING[c] for c in labels.tolist())  # panoptic_on: things only, as MaskFormer's instance_inference
+    pan = torch.zeros(1, 64, 64, dtype=torch.int64)
+    pan[0, :32], pan[0, 32:] = 1, 2  # segment 1: a cat (thing), segment 2: sky (stuff)
+    segments = [dict(id=1, category_id=0, iscrowd=0), dict(id=2, category_id=2, iscrowd=0)]
+
+    def score(instances):
+        metric = InstanceMaskAPMetric()
+        metric.dataset_meta = dict(classes=CLASSES, thing_classes=[c for c, t in zip(CLASSES, IS_THING) if t])
+        sample = dict(img_id=0, gt_panoptic_seg=dict(data=pan), segments_info=segments, pred_instances=instances)
+        metric.process(None, [sample])
+        return metric.compute_metrics(metric.results)
+
+    got = score(dict(masks=masks, labels=labels, scores=pred.pred_instances.scores))
+    assert 0.0 <= got['mAP'] <= 100.0
+    perfect = score(dict(masks=pan[:, :, :] == 1, labels=torch.tensor([0]), scores=torch.tensor([0.9])))
+    assert perfect['mAP'] == pytest.approx(100.0) and perfect['AP50'] == pytest.approx(100.0)
+    wrong = score(dict(masks=pan == 2, labels=torch.tensor([0]), scores=torch.tensor([0.9])))
+    assert wrong['mAP'] == pytest.approx(0.0)
+
+    from ovseg.evaluation.metrics.panoptic_metric import PanopticMetric
+    for metric, switch in ((InstanceMaskAPMetric(), 'instance_on'), (PanopticMetric(), 'panoptic_on')):
+        metric.dataset_meta = dict(classes=CLASSES, thing_classes=['cat', 'dog'])
+        with pytest.raises(KeyError, match=switch):  # the evaluator is on, the model's prediction is off
+            metric.process(None, [dict(img_id=0, gt_panoptic_seg=dict(data=pan), segments_info=segments)])
+
+
+def test_custom_leaves_derive_evaluators_from_the_switches():
+    from mmengine.config import Config
+    cfg = Config.fromfile('configs/seem_ft/seem-frozen-backbone-decoder-adapter_focall_8xb2-50e_custom.py')
+    assert [m['type'] for m in cfg.val_evaluator] == ['PanopticMetric', 'SemSegMetric']
+    assert cfg.default_hooks.checkpoint.save_best == 'panoptic/PQ' and cfg.default_hooks.checkpoint.interval == 5
