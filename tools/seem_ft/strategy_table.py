@@ -20,7 +20,8 @@ import projects.seem_ft.seem_ft  # noqa: E402,F401  (registers SEEM and the stra
 from projects.seem_ft.seem_ft.strategies import strategy_summary  # noqa: E402
 
 STRATEGIES = ('frozen-backbone-decoder-adapter', 'frozen-backbone-full-decoder', 'backbone-adapter-decoder-adapter',
-              'backbone-adapter-full-decoder', 'frozen-backbone-decoder-lora', 'backbone-lora-decoder-lora')
+              'backbone-adapter-full-decoder', 'frozen-backbone-decoder-lora', 'backbone-lora-decoder-lora',
+              'frozen-backbone-full-decoder-spatial')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,17 +26,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from ovseg.models.losses import SetLossTerm, batch_dice_cost, batch_sigmoid_ce_cost, dice_loss, sigmoid_ce_loss
 from ovseg.models.losses.set_criterion import MatchedPredictions
-from ovseg.models.utils.point_sample import (
-    calculate_uncertainty,
-    get_uncertain_point_coords_with_randomness,
-    point_sample,
-)
 from ovseg.registry import MODELS
+
+from .prompt_mask_loss import PromptMaskLoss
 
 __all__ = ['SEEMGroundingLoss', 'normalize_emb']
 
@@ -49,7 +44,7 @@ def normalize_emb(x: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class SEEMGroundingLoss(SetLossTerm):
+class SEEMGroundingLoss(PromptMaskLoss):
     """Grounding CE / BCE / dice (SEEM ``loss_groundings``) → ``loss_grounding_{ce,bce,dice}`` (weighted).
 
     Reads from the prediction set ``pred_gmasks``, ``pred_gtexts`` and ``grounding_similarity`` (the language
@@ -65,45 +60,26 @@ class SEEMGroundingLoss(SetLossTerm):
     """
 
     default_name = 'loss_grounding'
-    default_weight = 1.0
 
     def __init__(self, ce_weight: float = 0.4, bce_weight: float = 1.0, dice_weight: float = 1.0,
                  text_weight: float = 2.0, class_weight: float = 0.5, cost_class: float = 2.0,
                  cost_mask: float = 5.0, cost_dice: float = 5.0, match_points: int = 12544,
                  num_points: int = 12544, oversample_ratio: float = 3.0, importance_sample_ratio: float = 0.75,
                  name: str | None = None, apply_to_aux: bool = True) -> None:
-        super().__init__(1.0, name, apply_to_aux)
-        self.weights = dict(ce=float(ce_weight), bce=float(bce_weight), dice=float(dice_weight))
+        super().__init__(ce_weight, bce_weight, dice_weight, cost_class, cost_mask, cost_dice, match_points,
+                         num_points, oversample_ratio, importance_sample_ratio, name, apply_to_aux)
         self.task_weights = dict(text=float(text_weight), **{'class': float(class_weight)})
-        self.costs = dict(cls=float(cost_class), mask=float(cost_mask), dice=float(cost_dice))
-        self.match_points = int(match_points)
-        self.sampling = dict(num_points=int(num_points), oversample_ratio=float(oversample_ratio),
-                             importance_sample_ratio=float(importance_sample_ratio))
-
-    @property
-    def loss_names(self) -> dict[str, float]:
-        """Key → weight of what this term returns."""
-        return {f'{self.name}_{k}': w for k, w in self.weights.items()}
 
     def extra_repr(self) -> str:
-        return f'{super().extra_repr()}, weights={self.weights}, task_weights={self.task_weights}'
+        return f'{super().extra_repr()}, task_weights={self.task_weights}'
 
-    # ------------------------------------------------------------------ matching
     @torch.no_grad()
     def match(self, logits: Tensor, masks: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         """SEEM ``grounding_forward`` for one image: logits Qg×G, masks Qg×H×W, targets G×H×W."""
-        coords = torch.rand(1, self.match_points, 2, device=masks.device)
-        out = point_sample(masks[None].float(), coords, align_corners=False)[0]  # Qg×P
-        tgt = point_sample(targets[None].to(device=masks.device, dtype=torch.float32), coords,
-                           align_corners=False)[0]
-        with torch.autocast(device_type=masks.device.type, enabled=False):
-            cost = (self.costs['mask'] * batch_sigmoid_ce_cost(out.float(), tgt)
-                    + self.costs['cls'] * -logits.float().softmax(dim=0)
-                    + self.costs['dice'] * batch_dice_cost(out.float(), tgt)).cpu()
+        cost = self.match_cost(logits.float().softmax(dim=0), masks, targets)
         if not torch.isfinite(cost).all():
             raise FloatingPointError('grounding matching cost has NaN/inf: the predictions diverged')
-        row, col = linear_sum_assignment(cost.numpy())
-        return torch.as_tensor(row, dtype=torch.int64), torch.as_tensor(col, dtype=torch.int64)
+        return self.assign(cost)
 
     # ------------------------------------------------------------------ loss
     def forward(self, matched: MatchedPredictions) -> dict[str, Tensor]:
@@ -138,15 +114,6 @@ class SEEMGroundingLoss(SetLossTerm):
                 raise ValueError(f"grounding_task must be 'text' or 'class', got {task!r}")
             ce = torch.sum(-gt.t() * F.log_softmax(logits.t().float(), dim=-1), dim=-1).mean()
             ce_terms.append(self.task_weights[task] * ce)
-        src_masks = torch.cat(src)[:, None]
-        tgt_masks = torch.cat(tgt).to(device=src_masks.device, dtype=src_masks.dtype)[:, None]
-        with torch.no_grad():
-            coords = get_uncertain_point_coords_with_randomness(
-                src_masks, calculate_uncertainty, self.sampling['num_points'], self.sampling['oversample_ratio'],
-                self.sampling['importance_sample_ratio']).to(src_masks.dtype)
-            labels = point_sample(tgt_masks, coords, align_corners=False).squeeze(1)
-        point_logits = point_sample(src_masks, coords, align_corners=False).squeeze(1)
-        n = float(len(src_masks))
-        return {f'{self.name}_bce': self.weights['bce'] * sigmoid_ce_loss(point_logits.float(), labels.float(), n),
-                f'{self.name}_dice': self.weights['dice'] * dice_loss(point_logits.float(), labels.float(), n),
-                f'{self.name}_ce': self.weights['ce'] * torch.stack(ce_terms).sum() / len(images)}
+        losses = self.mask_losses(torch.cat(src)[:, None], torch.cat(tgt)[:, None])
+        losses[f'{self.name}_ce'] = self.weights['ce'] * torch.stack(ce_terms).sum() / len(images)
+        return losses

@@ -22,9 +22,13 @@ training / evaluation loop.
   ``gt_groundings = InstanceData(masks=Bool[G,H,W], texts=list[str][, hashes])`` (``metainfo['mode']`` 'text'
   (default) or 'class'): every image's sentence tokens enter the decoder (SEEM ``forward_seg``), the grounding
   queries are matched and scored by :class:`SEEMGroundingLoss` (``loss_grounding_{ce,bce,dice}`` 0.4 / 1 / 1).
-  **Spatial (interactive) training is not implemented**: SEEM simulates up to ``SPATIAL.MAX_ITER`` rounds of
-  clicks without gradients, then trains the spatial queries with their own losses; a sample carrying spatial
-  prompts (``gt_spatial_masks`` / ``spatial_prompts``) raises ``NotImplementedError``.
+  **Spatial (interactive) training** (``spatial_training=dict(...)``, SEEM's ``SPATIAL.ENABLED``): each image
+  draws visual prompts from up to ``max_candidate`` (10) GT masks (:mod:`.spatial_prompts`), runs
+  ``randint(min_iter, max_iter)`` (0 and ``SPATIAL.MAX_ITER`` 5) rounds without gradients that each add a
+  simulated click at the centre of the largest error region, and the final pass (with the spatial memories of the
+  last round) trains the spatial queries through :class:`SEEMSpatialLoss` (``loss_spatial_{ce,bce,dice}``
+  0.4 / 1 / 1) beside the panoptic and grounding losses (SEEM ``forward_seg``). Off by default, as in the public
+  fine-tuning recipes.
 * **Inference** (``predict``): panoptic / semantic / instance maps per ``test_cfg`` (MaskFormer's
   post-processing = SEEM's ``evaluate``), or, for referring samples (metainfo ``expressions``, packed by
   ``PackReferringInputs``), ``pred_masks`` N×H×W (one per expression): the tokens of all expressions of the image
@@ -49,8 +53,11 @@ from ovseg.registry import MODELS
 from ovseg.structures import SegDataSample
 
 from .grounding_loss import normalize_emb
+from .spatial_loss import SEEMSpatialLoss
+from .spatial_prompts import next_click_prompts, sample_spatial_prompts
 
-__all__ = ['SEEM', 'SEEM_CRITERION', 'SEEM_DATA_PREPROCESSOR', 'SEEM_PIXEL_MEAN', 'SEEM_PIXEL_STD', 'SEEM_TEST_CFG']
+__all__ = ['SEEM', 'SEEM_CRITERION', 'SEEM_DATA_PREPROCESSOR', 'SEEM_PIXEL_MEAN', 'SEEM_PIXEL_STD', 'SEEM_SPATIAL_LOSS',
+           'SEEM_SPATIAL_TRAINING', 'SEEM_TEST_CFG']
 
 #: ``INPUT.PIXEL_MEAN`` / ``PIXEL_STD`` of the SEEM v1 yamls (ImageNet RGB, 0-255 scale).
 SEEM_PIXEL_MEAN = (123.675, 116.28, 103.53)
@@ -73,7 +80,19 @@ SEEM_CRITERION = dict(
     deep_supervision=True, num_points=12544, oversample_ratio=3.0, importance_sample_ratio=0.75)
 #: ``MODEL.DECODER.TEST`` of the v1 yamls: SEMANTIC_ON / INSTANCE_ON / PANOPTIC_ON True, OVERLAP_THRESHOLD 0.8,
 #: OBJECT_MASK_THRESHOLD 0.8 (the same as Mask2Former's); DETECTIONS_PER_IMAGE 100 (detectron2 default).
-SEEM_TEST_CFG: dict[str, Any] = dict(MASK_FORMER_TEST_CFG)
+#: ``interactive_clicks`` > 0 adds SEEM's interactive evaluation (``evaluate_interactive``, ``STROKE_SAMPLER.EVAL``:
+#: ``MAX_ITER`` 20 clicks, 'best' mode; an object stops getting clicks at IoU ≥ ``interactive_stop_iou`` 0.9).
+SEEM_TEST_CFG: dict[str, Any] = dict(MASK_FORMER_TEST_CFG, interactive_clicks=0, interactive_stop_iou=0.9)
+#: SEEM's spatial training (``train_seem_v1_focalt_enc6_fpn_dec10_lang_bs1_spatial_iter3.sh`` /
+#: ``focal{l,t}_unicl_lang_v1.yaml``): ``STROKE_SAMPLER.MAX_CANDIDATE`` 10 in the training command (the yaml's 1 is
+#: the evaluation value), ``SPATIAL.MAX_ITER`` 5, ``POINT.NUM_POINTS`` 20, ``DILATION`` 3, click while IoU < 0.925.
+SEEM_SPATIAL_TRAINING: dict[str, Any] = dict(max_candidate=10, min_iter=0, max_iter=5, shape_probs=None,
+                                             num_points=20, dilation=3, keep_iou=0.925)
+#: the spatial loss term to add to the criterion's ``losses`` when spatial training is on (SCLASS 0.4 / SMASK 1.0 /
+#: SDICE 1.0; COST_SPATIAL 5 / 2 / 2).
+SEEM_SPATIAL_LOSS = dict(type='SEEMSpatialLoss', ce_weight=0.4, bce_weight=1.0, dice_weight=1.0, cost_class=5.0,
+                         cost_mask=2.0, cost_dice=2.0, match_points=12544, num_points=12544, oversample_ratio=3.0,
+                         importance_sample_ratio=0.75)
 
 PointLike = Sequence[float]
 
@@ -90,6 +109,10 @@ class SEEM(MaskFormer):
         criterion: :data:`SEEM_CRITERION`-style config, ``None`` for an inference-only model.
         data_preprocessor: default :data:`SEEM_DATA_PREPROCESSOR`.
         num_classes: optional number of classes the training data must have.
+        spatial_training: ``None`` (off) or overrides of :data:`SEEM_SPATIAL_TRAINING`: ``max_candidate``, click
+            rounds drawn from [``min_iter``, ``max_iter``] (SEEM: [0, MAX_ITER]), ``shape_probs``
+            {'point' | 'polygon' | 'scribble': p}, ``num_points``, ``dilation``, ``keep_iou``; needs a
+            :class:`SEEMSpatialLoss` term in the criterion and a decoder with ``spatial``.
         Other arguments: as :class:`MaskFormer`.
     """
 
@@ -97,13 +120,37 @@ class SEEM(MaskFormer):
 
     def __init__(self, backbone: dict, pixel_decoder: dict, transformer_decoder: dict,
                  text_encoder: dict | None = None, criterion: dict | None = None,
-                 data_preprocessor: dict | None = None, num_classes: int | None = None, **kwargs: Any) -> None:
+                 data_preprocessor: dict | None = None, num_classes: int | None = None,
+                 spatial_training: dict | None = None, **kwargs: Any) -> None:
         self.expected_num_classes = None if num_classes is None else int(num_classes)
         self._text_cache: dict[str, tuple[Any, Tensor]] = {}
         self._text_encoder_cfg = dict(text_encoder or dict(type='SEEMLanguageEncoder'))
         super().__init__(backbone, pixel_decoder, transformer_decoder, criterion=criterion,
                          text_encoder=self._text_encoder_cfg,
                          data_preprocessor=data_preprocessor or dict(SEEM_DATA_PREPROCESSOR), **kwargs)
+        self.spatial_training = self._check_spatial_training(spatial_training)
+
+    def _check_spatial_training(self, cfg: dict | None) -> dict[str, Any] | None:
+        if cfg is None:
+            return None
+        unknown = set(cfg) - set(SEEM_SPATIAL_TRAINING)
+        if unknown:
+            raise ValueError(f'spatial_training: unknown keys {sorted(unknown)}; expected some of '
+                             f'{sorted(SEEM_SPATIAL_TRAINING)}')
+        cfg = {**SEEM_SPATIAL_TRAINING, **cfg}
+        if not getattr(self.transformer_decoder, 'spatial_enabled', False):
+            raise ValueError('spatial_training needs transformer_decoder.spatial=True (the spatial parameters)')
+        if self.criterion is not None:
+            terms = [t for t in self.criterion.losses if isinstance(t, SEEMSpatialLoss)]
+            if not terms:
+                raise ValueError('spatial_training needs a SEEMSpatialLoss term in criterion.losses '
+                                 '(e.g. SEEM_SPATIAL_LOSS); without it the spatial queries would get no loss')
+            if any(t.query_number != self.transformer_decoder.query_number for t in terms):
+                raise ValueError(f'SEEMSpatialLoss.query_number must be the decoder\'s '
+                                 f'{self.transformer_decoder.query_number}')
+        if not 0 <= int(cfg['min_iter']) <= int(cfg['max_iter']) or int(cfg['max_candidate']) < 1:
+            raise ValueError(f'spatial_training: 0 <= min_iter <= max_iter and max_candidate >= 1, got {cfg}')
+        return cfg
 
     def _complete_decoder_cfg(self, cfg: dict) -> dict:
         cfg = super()._complete_decoder_cfg(cfg)
@@ -198,15 +245,6 @@ class SEEM(MaskFormer):
         return outputs
 
     # ------------------------------------------------------------------ training
-    @staticmethod
-    def _refuse_spatial_training(data_samples: Sequence[Any]) -> None:
-        for ds in data_samples:
-            if any(k in ds for k in ('gt_spatial_masks', 'spatial_prompts', 'spatial_query')):
-                raise NotImplementedError(
-                    'SEEM spatial (interactive) training is not implemented in ovseg: SEEM simulates click rounds '
-                    '(prepare_next_spaital_mask) and trains the spatial queries with loss_spatials. Train panoptic '
-                    '+ grounding, or drop the spatial prompts from the pipeline.')
-
     def grounding_targets(self, data_samples: Sequence[Any], batch_hw: tuple[int, int]
                           ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """(decoder grounding inputs or None, per-image target entries for :class:`SEEMGroundingLoss`)."""
@@ -239,12 +277,45 @@ class SEEM(MaskFormer):
                     e['grounding_class_embs'] = s
         return grounding, entries
 
+    @torch.no_grad()
+    def simulate_clicks(self, feats: dict[str, Any], gt_masks: Sequence[Tensor], pos: list[Tensor],
+                        rounds: int) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+        """SEEM's click rounds without gradients: decode the prompts, add a click where the selected mask is most
+        wrong, repeat ``rounds`` times → (positive prompts, negative prompts, last ``prev_mask`` or None)."""
+        neg = [torch.zeros_like(p) for p in pos]
+        prev = None
+        cfg = self.spatial_training
+        for _ in range(rounds):
+            out = self.decode(feats, 'train', class_inputs={}, spatial=dict(pos=pos, neg=neg), prev_mask=prev)
+            prev = out['prev_mask']
+            pos, neg = next_click_prompts(prev, gt_masks, pos, neg, dilation=int(cfg['dilation']),
+                                          keep_iou=float(cfg['keep_iou']))
+        return pos, neg, prev
+
+    def spatial_targets(self, feats: dict[str, Any], targets: Sequence[dict[str, Tensor]]
+                        ) -> tuple[dict[str, list[Tensor]], Tensor | None]:
+        """Prompts of the training pass: the drawn shapes plus the simulated clicks; stores ``gt_spatial_masks``
+        in ``targets`` → (``spatial`` decoder input, ``prev_mask`` of the last round or None)."""
+        cfg = self.spatial_training
+        draw = dict(num_points=int(cfg['num_points']))
+        pos, gts = [], []
+        for t in targets:
+            p, g = sample_spatial_prompts(t['masks'], int(cfg['max_candidate']), cfg['shape_probs'], **draw)
+            pos.append(p)
+            gts.append(g)
+            t['gt_spatial_masks'] = g
+        rounds = int(torch.randint(int(cfg['min_iter']), int(cfg['max_iter']) + 1, (1,)))
+        pos, neg, prev = self.simulate_clicks(feats, gts, pos, rounds)
+        return dict(pos=pos, neg=neg), prev
+
     def loss(self, inputs: Tensor, data_samples: Sequence[Any]) -> dict[str, Tensor]:
-        self._refuse_spatial_training(data_samples)
         feats = self.extract_feat(inputs)
         targets = self.build_targets(data_samples)
         grounding, entries = self.grounding_targets(data_samples, tuple(inputs.shape[-2:]))
-        outputs = self.decode(feats, 'train', grounding=grounding)
+        spatial = prev_mask = None
+        if self.spatial_training is not None:
+            spatial, prev_mask = self.spatial_targets(feats, targets)
+        outputs = self.decode(feats, 'train', grounding=grounding, spatial=spatial, prev_mask=prev_mask)
         for t, e in zip(targets, entries):
             t.update({k: v for k, v in e.items() if v is not None})
         losses = self.compute_losses(outputs, targets)
@@ -261,7 +332,63 @@ class SEEM(MaskFormer):
             if any(referring):
                 raise ValueError('SEEM.predict: a batch mixes referring samples (metainfo "expressions") with '
                                  'others; use separate dataloaders')
-        return super().predict(inputs, data_samples)
+        results = super().predict(inputs, data_samples)
+        if int(self.test_cfg['interactive_clicks']) > 0:
+            self.predict_interactive(inputs, results)
+        return results
+
+    # ------------------------------------------------------------------ interactive evaluation
+    @staticmethod
+    def interactive_targets(ds: Any, pad_hw: tuple[int, int]) -> Tensor:
+        """Bool[n, Hp, Wp]: the sample's non-crowd panoptic segments at the input size (nearest), zero-padded."""
+        if 'gt_panoptic_seg' not in ds:
+            raise KeyError('interactive evaluation needs gt_panoptic_seg + segments_info in the data samples '
+                           '(LoadPanopticAnnotations in the test pipeline)')
+        pan = torch.as_tensor(ds.gt_panoptic_seg.data)
+        pan = pan[0] if pan.dim() == 3 else pan
+        h, w = tuple(ds.metainfo.get('img_shape', pan.shape))[:2]
+        ids = [int(seg['id']) for seg in ds.metainfo.get('segments_info', []) if not seg.get('iscrowd', 0)]
+        if tuple(pan.shape) != (h, w):
+            pan = F.interpolate(pan[None, None].double(), size=(h, w), mode='nearest')[0, 0].long()
+        masks = torch.stack([pan == i for i in ids]) if ids else torch.zeros(0, h, w, dtype=torch.bool)
+        masks = masks[masks.flatten(1).any(1)]  # a segment the resize erased cannot be clicked
+        return F.pad(masks, (0, pad_hw[1] - w, 0, pad_hw[0] - h), value=False)
+
+    @torch.no_grad()
+    def predict_interactive(self, inputs: Tensor, data_samples: Sequence[Any]) -> None:
+        """SEEM ``evaluate_interactive`` ('best' mode): per image, every GT segment is prompted at once; click 1 is
+        the segment's most interior pixel, each later click the centre of the larger error region (as in training)
+        while IoU < ``interactive_stop_iou``. Stores ``pred_interactive_ious`` Float[n, clicks] (IoU after each
+        click at the input size; an object that stopped keeps its IoU) for :class:`InteractiveNoCMetric`."""
+        clicks = int(self.test_cfg['interactive_clicks'])
+        stop = float(self.test_cfg['interactive_stop_iou'])
+        pad_hw = tuple(inputs.shape[-2:])
+        for b, ds in enumerate(data_samples):
+            gt = self.interactive_targets(ds, pad_hw).to(inputs.device)
+            h, w = tuple(ds.metainfo.get('img_shape', pad_hw))[:2]
+            ious = torch.zeros(len(gt), clicks)
+            if len(gt):
+                feats = self.extract_feat(inputs[b:b + 1])
+                generator = torch.Generator().manual_seed(0)  # SEEM's point / query draws, repeatable
+                none = torch.full((1, len(gt), *pad_hw), -1.0, device=inputs.device)
+                pos, neg = next_click_prompts(none, [gt], [torch.zeros_like(gt)], [torch.zeros_like(gt)],
+                                              keep_iou=1.0)
+                prev = None
+                for k in range(clicks):
+                    out = self.decode(feats, 'test', class_inputs={}, spatial=dict(pos=pos, neg=neg),
+                                      prev_mask=prev, generator=generator)
+                    prev = out['prev_mask']
+                    pred = F.interpolate(prev, size=pad_hw, mode='bilinear', align_corners=False)[0] > 0
+                    pred, real = pred[:, :h, :w], gt[:, :h, :w]  # the padding is not part of the image
+                    inter = (pred & real).flatten(1).sum(1).float()
+                    union = (pred | real).flatten(1).sum(1).float().clamp(min=1)
+                    now = (inter / union).cpu()
+                    ious[:, k] = torch.where(ious[:, k - 1] >= stop, ious[:, k - 1], now) if k else now
+                    if bool((ious[:, k] >= stop).all()):
+                        ious[:, k + 1:] = ious[:, k:k + 1]
+                        break
+                    pos, neg = next_click_prompts(prev, [gt], pos, neg, keep_iou=stop)
+            ds.pred_interactive_ious = ious
 
     def predict_referring(self, inputs: Tensor, data_samples: Sequence[Any]) -> list[Any]:
         """``pred_masks`` (Bool[N, H, W] at ``ori_shape``) per sample, one per expression (SEEM

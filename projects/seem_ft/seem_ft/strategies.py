@@ -5,7 +5,8 @@ Four strategies = {frozen backbone, backbone adapters} × {decoder adapters, ful
 SEEM fine-tuning fork (FORK-A: ``msdkarimi/Segment-Everything-Everywhere-All-At-Once@fine-tune``), plus LoRA variants.
 In every one the language encoder and the pixel decoder stay frozen (SEEM
 ``SOLVER.FIX_PARAM.{lang_encoder,pixel_decoder}`` True, the official default), and so do the decoder's spatial
-(interactive) parameters, which only spatial training, not implemented in ovseg, would give a gradient.
+(interactive) parameters, which only spatial training gives a gradient (off in these recipes; the ``-spatial``
+configs switch it on and train them).
 
 * **Decoder adapters** (:class:`SEEMDecoderAdapters`, a ``peft`` entry): a serial bottleneck ``d → d/2 → d``
   (ReLU, zero-initialised up-projection) on the output of the cross-attention, self-attention and FFN layer of

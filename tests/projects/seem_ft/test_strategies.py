@@ -56,6 +56,8 @@ INTENDED = {
     'backbone-adapter-full-decoder': lambda n: _full_decoder(n) or _backbone_adapter(n),
     'frozen-backbone-decoder-lora': lambda n: _lora(n, ['transformer_decoder']),
     'backbone-lora-decoder-lora': lambda n: _lora(n, ['transformer_decoder', 'backbone']),
+    # + SEEM's spatial training: the whole decoder, spatial-only parameters included
+    'frozen-backbone-full-decoder-spatial': lambda n: _in_decoder(n) and '.adapters.' not in n,
 }
 
 
@@ -80,7 +82,12 @@ def _strategy(name):
 
 
 def _prepared(name):
-    model = build_tiny()
+    if name.endswith('-spatial'):  # the spatial loop on, one click round (the memories get a gradient too)
+        criterion = dict(tiny_cfg().model.criterion)
+        criterion['losses'] = [*criterion['losses'], dict(type='SEEMSpatialLoss', match_points=256, num_points=256)]
+        model = build_tiny(criterion=criterion, spatial_training=dict(min_iter=1, max_iter=1))
+    else:
+        model = build_tiny()
     model.set_vocabulary(CLASSES, IS_THING, 'train')
     peft, trainable = _strategy(name)
     configure_trainable(model, peft, trainable, log_table=False)

@@ -25,7 +25,9 @@ def build_tiny(criterion=True, seed=0, **overrides):
     init_default_scope('ovseg')
     torch.manual_seed(seed)
     cfg = dict(tiny_cfg().model)
-    if not criterion:
+    if isinstance(criterion, dict):  # a criterion config replaces the tiny one
+        cfg['criterion'] = criterion
+    elif not criterion:
         cfg['criterion'] = None
     cfg.update(overrides)
     return MODELS.build(cfg)
