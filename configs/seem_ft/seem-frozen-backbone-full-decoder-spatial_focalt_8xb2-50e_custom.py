@@ -30,3 +30,5 @@ model = dict(
 val_evaluator = ([dict(type='PanopticMetric')] if panoptic_on else []) + [dict(type='SemSegMetric')] + (
     [dict(type='InstanceMaskAPMetric')] if instance_on else []) + [dict(type='InteractiveNoCMetric')]
 default_hooks = dict(checkpoint=dict(save_best='panoptic/PQ' if panoptic_on else 'sem_seg/mIoU'))
+# SEEM's FIND_UNUSED_PARAMETERS True: a step with 0 click rounds leaves the spatial memories out of the graph (DDP).
+find_unused_parameters = True

@@ -19,3 +19,5 @@ model = dict(
              num_points=num_points)]),
     test_cfg=dict(interactive_clicks=5))
 val_evaluator = [dict(type='PanopticMetric'), dict(type='SemSegMetric'), dict(type='InteractiveNoCMetric')]
+# SEEM's FIND_UNUSED_PARAMETERS True: a step with 0 click rounds leaves the spatial memories out of the graph (DDP).
+find_unused_parameters = True

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -71,3 +72,20 @@ def test_toy_strategy_trains_resumes_and_tests(tmp_path, repo_root):
                            '--cfg-options', *opts])
     assert 'refer/cIoU' in log and 'refer/gIoU' in log
 
+
+
+@pytest.mark.slow
+def test_spatial_toy_trains_under_dist_train_with_zero_click_rounds(tmp_path, repo_root):
+    """Two gloo processes, spatial loop on with 0 click rounds: the spatial memories get no gradient in such a step,
+    which DDP refuses unless the config says find_unused_parameters (SEEM's FIND_UNUSED_PARAMETERS True); the val
+    loop reports SEEM's interactive scores."""
+    from tests.tools.test_dist_train import run_dist_train
+    opts = [o for o in _options(tmp_path, 'None') if 'test_dataloader' not in o]
+    opts = [o.replace('train_batch_size_total=2', 'train_batch_size_total=4') for o in opts]
+    opts += ['train_cfg.val_interval=2', 'train_cfg.val_begin=1', 'model.spatial_training.min_iter=0',
+             'model.spatial_training.max_iter=0', 'model.test_cfg.interactive_clicks=2']
+    out = run_dist_train(repo_root, 'configs/seem_ft/seem_tiny_toy-frozen-backbone-full-decoder-spatial.py',
+                         tmp_path / 'work', extra=['--cfg-options', *opts])
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert 'GPU number: 2' in log and 'd0.loss_spatial_ce' in log and 'interactive/NoC@85' in log

@@ -250,4 +250,7 @@ def test_every_leaf_uses_the_strategy_its_name_says(repo_root):
         cfg = Config.fromfile(str(path))
         peft, trainable = _strategy(strategy)
         assert (cfg.get('peft'), cfg.get('trainable_params')) == (peft, trainable), path.name
+        # the spatial loop: its loss term, and DDP told that the memories sit out 0-round steps
+        assert bool(cfg.model.get('spatial_training')) == strategy.endswith('-spatial') == bool(
+            cfg.get('find_unused_parameters')), path.name
         assert cfg.load_from, path.name
