@@ -7,12 +7,6 @@
 _base_ = ['./_base_/seem_focalt_model.py', './_base_/strategy_frozen-backbone-decoder-adapter.py',
           './_base_/seem_custom_recipe.py']
 load_from = 'checkpoints/seem_focalt_v1_ovseg.pth'
-panoptic_on = True  # MODEL.DECODER.TEST.PANOPTIC_ON: PQ
-instance_on = False  # MODEL.DECODER.TEST.INSTANCE_ON (the seed's False): mask AP against the panoptic GT's things
-num_classes = None  # MODEL.ENCODER.NUM_CLASSES: optional, checked against the data (the classes come from it)
-model = dict(num_classes=num_classes, test_cfg=dict(panoptic_on=panoptic_on, instance_on=instance_on))
-# The evaluators and the best checkpoint follow the two switches above; a child config or --cfg-options that flips
-# a switch must set val_evaluator too (an evaluator without its predictions stops with the switch's name).
-val_evaluator = ([dict(type='PanopticMetric')] if panoptic_on else []) + [dict(type='SemSegMetric')] + (
-    [dict(type='InstanceMaskAPMetric')] if instance_on else [])
-default_hooks = dict(checkpoint=dict(save_best='panoptic/PQ' if panoptic_on else 'sem_seg/mIoU'))
+# the recipe's switches: PANOPTIC_ON / INSTANCE_ON and NUM_CLASSES (_base_/seem_custom_recipe.py)
+model = dict(num_classes={{_base_.num_classes}},
+             test_cfg=dict(panoptic_on={{_base_.panoptic_on}}, instance_on={{_base_.instance_on}}))

@@ -9,11 +9,8 @@
 _base_ = ['./_base_/seem_focalt_model.py', './_base_/strategy_frozen-backbone-full-decoder-spatial.py',
           './_base_/seem_custom_recipe.py']
 load_from = 'checkpoints/seem_focalt_v1_ovseg.pth'
-panoptic_on = True  # MODEL.DECODER.TEST.PANOPTIC_ON: PQ
-instance_on = False  # MODEL.DECODER.TEST.INSTANCE_ON (the seed's False): mask AP against the panoptic GT's things
-num_classes = None  # MODEL.ENCODER.NUM_CLASSES: optional, checked against the data (the classes come from it)
 model = dict(
-    num_classes=num_classes,
+    num_classes={{_base_.num_classes}},  # the recipe's switches (_base_/seem_custom_recipe.py)
     spatial_training=dict(max_candidate=10, min_iter=0, max_iter=5, num_points=20, dilation=3, keep_iou=0.925),
     criterion=dict(losses=[
         dict(type='ClassCELoss', loss_weight=2.0, eos_coef=0.1),
@@ -25,10 +22,9 @@ model = dict(
         dict(type='SEEMSpatialLoss', ce_weight=0.4, bce_weight=1.0, dice_weight=1.0, cost_class=5.0, cost_mask=2.0,
              cost_dice=2.0, match_points=12544, num_points=12544, oversample_ratio=3.0,
              importance_sample_ratio=0.75)]),
-    test_cfg=dict(panoptic_on=panoptic_on, instance_on=instance_on, interactive_clicks=20, interactive_stop_iou=0.9))
-# The evaluators and the best checkpoint follow the switches above (see the non-spatial leaves).
-val_evaluator = ([dict(type='PanopticMetric')] if panoptic_on else []) + [dict(type='SemSegMetric')] + (
-    [dict(type='InstanceMaskAPMetric')] if instance_on else []) + [dict(type='InteractiveNoCMetric')]
-default_hooks = dict(checkpoint=dict(save_best='panoptic/PQ' if panoptic_on else 'sem_seg/mIoU'))
+    test_cfg=dict(panoptic_on={{_base_.panoptic_on}}, instance_on={{_base_.instance_on}}, interactive_clicks=20,
+                  interactive_stop_iou=0.9))
+# the recipe's evaluators for its default switches (PQ, mIoU) + SEEM's interactive scores
+val_evaluator = [dict(type='PanopticMetric'), dict(type='SemSegMetric'), dict(type='InteractiveNoCMetric')]
 # SEEM's FIND_UNUSED_PARAMETERS True: a step with 0 click rounds leaves the spatial memories out of the graph (DDP).
 find_unused_parameters = True

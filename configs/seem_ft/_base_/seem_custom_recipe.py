@@ -20,9 +20,13 @@ train_batch_size_per_gpu = 2
 base_lr = 1e-4  # SOLVER.BASE_LR
 max_epochs = 50  # SOLVER.MAX_NUM_EPOCHS
 evaluate_at_start = False  # EVAL_AT_START
-# In the leaves (they touch `model`, which the model base owns): panoptic_on / instance_on
-# (MODEL.DECODER.TEST.PANOPTIC_ON / INSTANCE_ON, with the val_evaluator they imply) and num_classes
-# (MODEL.ENCODER.NUM_CLASSES).
+panoptic_on = True  # MODEL.DECODER.TEST.PANOPTIC_ON: PQ
+instance_on = False  # MODEL.DECODER.TEST.INSTANCE_ON (the seed's False): mask AP against the panoptic GT's things
+num_classes = None  # MODEL.ENCODER.NUM_CLASSES: optional, checked against the data (the classes come from it)
+# The leaves pass these three to `model` ({{_base_.panoptic_on}} ...: the model base owns `model`); val_evaluator and
+# the best checkpoint below follow the switches. Like image_size, they are read when this file is: edit them here
+# (a child config or --cfg-options that flips a switch must set model.test_cfg and val_evaluator too; an evaluator
+# without its predictions stops with the switch's name).
 # MODEL.DECODER.HIDDEN_DIM / CONVS_DIM / MASK_DIM 512: in _base_/seem_{focalt,focall}_model.py (checkpoint's).
 data_root = 'data/custom_seem/'
 
@@ -79,7 +83,8 @@ test_dataloader = dict(
                  **{k: v for k, v in _split('val').items() if k != 'data_prefix'},
                  data_prefix=dict(img='images/val/', seg='panoptic_val/'), test_mode=True,
                  pipeline=referring_pipeline))
-val_evaluator = [dict(type='PanopticMetric'), dict(type='SemSegMetric')]  # the leaves set it from their switches
+val_evaluator = ([dict(type='PanopticMetric')] if panoptic_on else []) + [dict(type='SemSegMetric')] + (
+    [dict(type='InstanceMaskAPMetric')] if instance_on else [])
 test_evaluator = [dict(type='ReferringSegMetric')]
 
 # ---- schedule: AdamW lr 1e-4, wd 0.05, full-model clipping 5.0, MultiStep at 0.88889 / 0.96296 of the schedule ---
@@ -101,7 +106,7 @@ test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=5, save_last=True, max_keep_ckpts=3,
-                    save_best='panoptic/PQ', rule='greater'))
+                    save_best='panoptic/PQ' if panoptic_on else 'sem_seg/mIoU', rule='greater'))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 custom_hooks = [dict(type='VocabularyHook'), dict(type='TrainBatchSizeCheckHook'), dict(type='EvaluateAtStartHook')]
 # TensorBoard (default_runtime). WandB is optional: uncomment, log in with `wandb login`; entity / project are

@@ -201,8 +201,26 @@ def test_instance_predict_feeds_the_panoptic_derived_mask_ap(model):
             metric.process(None, [dict(img_id=0, gt_panoptic_seg=dict(data=pan), segments_info=segments)])
 
 
-def test_custom_leaves_derive_evaluators_from_the_switches():
+def test_custom_leaves_derive_evaluators_from_the_switches(tmp_path, repo_root):
+    import shutil
+
     from mmengine.config import Config
-    cfg = Config.fromfile('configs/seem_ft/seem-frozen-backbone-decoder-adapter_focall_8xb2-50e_custom.py')
+    leaf = 'seem_ft/seem-frozen-backbone-decoder-adapter_focall_8xb2-50e_custom.py'
+    cfg = Config.fromfile(str(repo_root / 'configs' / leaf))
     assert [m['type'] for m in cfg.val_evaluator] == ['PanopticMetric', 'SemSegMetric']
     assert cfg.default_hooks.checkpoint.save_best == 'panoptic/PQ' and cfg.default_hooks.checkpoint.interval == 5
+    assert (cfg.model.test_cfg.panoptic_on, cfg.model.test_cfg.instance_on, cfg.model.num_classes) == (True, False,
+                                                                                                        None)
+    # the recipe's switches flipped: every leaf's model outputs, evaluators and best checkpoint follow
+    shutil.copytree(repo_root / 'configs', tmp_path / 'configs')
+    recipe = tmp_path / 'configs/seem_ft/_base_/seem_custom_recipe.py'
+    text = recipe.read_text()
+    for a, b in (('panoptic_on = True', 'panoptic_on = False'), ('instance_on = False', 'instance_on = True'),
+                 ('num_classes = None', 'num_classes = 7')):
+        assert a in text
+        text = text.replace(a, b)
+    recipe.write_text(text)
+    cfg = Config.fromfile(str(tmp_path / 'configs' / leaf))
+    assert (cfg.model.test_cfg.panoptic_on, cfg.model.test_cfg.instance_on, cfg.model.num_classes) == (False, True, 7)
+    assert [m['type'] for m in cfg.val_evaluator] == ['SemSegMetric', 'InstanceMaskAPMetric']
+    assert cfg.default_hooks.checkpoint.save_best == 'sem_seg/mIoU'
