@@ -287,7 +287,12 @@ class MaskFormer(ModeDispatchMixin, BaseModel):
     def predict(self, inputs: Tensor, data_samples: Sequence[Any] | None = None) -> list[Any]:
         """Panoptic / semantic / instance predictions at each sample's ``ori_shape`` (see docs/design.md)."""
         self.require_vocabulary('test')
-        feats = self.extract_feat(inputs)
+        return self.predict_from_features(self.extract_feat(inputs), inputs, data_samples)
+
+    def predict_from_features(self, feats: dict[str, Any], inputs: Tensor,
+                              data_samples: Sequence[Any] | None = None) -> list[Any]:
+        """:meth:`predict` on features already extracted from ``inputs`` (a subclass that adds outputs, e.g. SEEM's
+        interactive evaluation, reuses them instead of running the backbone again)."""
         class_inputs = self.class_inputs('test')
         outputs = self.decode(feats, 'test', class_inputs)
         mask_cls = self.inference_class_logits(feats, outputs, class_inputs)

@@ -332,9 +332,14 @@ class SEEM(MaskFormer):
             if any(referring):
                 raise ValueError('SEEM.predict: a batch mixes referring samples (metainfo "expressions") with '
                                  'others; use separate dataloaders')
-        results = super().predict(inputs, data_samples)
+        return super().predict(inputs, data_samples)
+
+    def predict_from_features(self, feats: dict[str, Any], inputs: Tensor,
+                              data_samples: Sequence[Any] | None = None) -> list[Any]:
+        """MaskFormer's outputs, plus the interactive evaluation on the same features when it is on."""
+        results = super().predict_from_features(feats, inputs, data_samples)
         if int(self.test_cfg['interactive_clicks']) > 0:
-            self.predict_interactive(inputs, results)
+            self.predict_interactive(feats, inputs, results)
         return results
 
     # ------------------------------------------------------------------ interactive evaluation
@@ -355,11 +360,12 @@ class SEEM(MaskFormer):
         return F.pad(masks, (0, pad_hw[1] - w, 0, pad_hw[0] - h), value=False)
 
     @torch.no_grad()
-    def predict_interactive(self, inputs: Tensor, data_samples: Sequence[Any]) -> None:
+    def predict_interactive(self, feats: dict[str, Any], inputs: Tensor, data_samples: Sequence[Any]) -> None:
         """SEEM ``evaluate_interactive`` ('best' mode): per image, every GT segment is prompted at once; click 1 is
         the segment's most interior pixel, each later click the centre of the larger error region (as in training)
         while IoU < ``interactive_stop_iou``. Stores ``pred_interactive_ious`` Float[n, clicks] (IoU after each
-        click at the input size; an object that stopped keeps its IoU) for :class:`InteractiveNoCMetric`."""
+        click at the input size; an object that stopped keeps its IoU) for :class:`InteractiveNoCMetric`. ``feats``:
+        :meth:`extract_feat` of ``inputs`` (the batch), reused from the panoptic pass."""
         clicks = int(self.test_cfg['interactive_clicks'])
         stop = float(self.test_cfg['interactive_stop_iou'])
         pad_hw = tuple(inputs.shape[-2:])
@@ -368,14 +374,15 @@ class SEEM(MaskFormer):
             h, w = tuple(ds.metainfo.get('img_shape', pad_hw))[:2]
             ious = torch.zeros(len(gt), clicks)
             if len(gt):
-                feats = self.extract_feat(inputs[b:b + 1])
+                image_feats = dict(multi_scale_features=[f[b:b + 1] for f in feats['multi_scale_features']],
+                                   mask_features=feats['mask_features'][b:b + 1])
                 generator = torch.Generator().manual_seed(0)  # SEEM's point / query draws, repeatable
                 none = torch.full((1, len(gt), *pad_hw), -1.0, device=inputs.device)
                 pos, neg = next_click_prompts(none, [gt], [torch.zeros_like(gt)], [torch.zeros_like(gt)],
                                               keep_iou=1.0)
                 prev = None
                 for k in range(clicks):
-                    out = self.decode(feats, 'test', class_inputs={}, spatial=dict(pos=pos, neg=neg),
+                    out = self.decode(image_feats, 'test', class_inputs={}, spatial=dict(pos=pos, neg=neg),
                                       prev_mask=prev, generator=generator)
                     prev = out['prev_mask']
                     pred = F.interpolate(prev, size=pad_hw, mode='bilinear', align_corners=False)[0] > 0

@@ -214,7 +214,7 @@ def test_spatial_training_learns_point_prompts():
         dict(id=1, category_id=0, iscrowd=0), dict(id=2, category_id=2, iscrowd=0), dict(id=3, category_id=1,
                                                                                            iscrowd=1)]))
     ds.gt_panoptic_seg = PixelData(data=pan)
-    model.predict_interactive(img, [ds])
+    model.predict_interactive(model.extract_feat(img), img, [ds])
     ious = ds.pred_interactive_ious
     assert ious.shape == (2, 3) and ious[0, 0] > 0.8  # the crowd segment is not prompted
     metric = InteractiveNoCMetric()
